@@ -1,0 +1,153 @@
+"""The `vplc` command: check, compile, plan, run.
+
+Exit codes: 0 ok, 1 compile errors, 2 usage errors, 3 input lines rejected (`run`),
+4 the pipeline failed at run time (`run`), 70 internal compiler error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vplc import __version__
+from vplc.diagnostics import CompileError, Diagnostic, format_all
+from vplc.pipeline import Compiled, analyse
+from vplc.plandump import dump_plan
+
+EXIT_OK = 0
+EXIT_COMPILE_ERRORS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command != "run" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    command: Callable[[argparse.Namespace, list[str]], int] = args.handler
+    return command(args, rest)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vplc", description="Compile VPL stream programs to standalone Python modules."
+    )
+    parser.add_argument("--version", action="version", version=f"vplc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="report errors and warnings")
+    check.add_argument("program")
+    check.set_defaults(handler=_check)
+
+    compile_ = commands.add_parser("compile", help="write the generated module")
+    compile_.add_argument("program")
+    compile_.add_argument("-o", "--output", help="output file (default: standard output)")
+    compile_.add_argument(
+        "--standalone",
+        action="store_true",
+        help="inline the support library: the module needs nothing but Python",
+    )
+    compile_.set_defaults(handler=_compile)
+
+    plan = commands.add_parser("plan", help="print the execution plan")
+    plan.add_argument("program")
+    plan.set_defaults(handler=_plan)
+
+    run = commands.add_parser(
+        "run",
+        help="compile in memory and run on INPUT files (module options are passed through)",
+        add_help=False,
+    )
+    run.add_argument("program")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def _analysed(path: str) -> tuple[Compiled | None, int]:
+    """Compile `path`, printing diagnostics; (None, exit code) on failure."""
+    filename = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            source = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"vplc: error: cannot read {path}: {exc}", file=sys.stderr)
+        return None, EXIT_USAGE
+    try:
+        compiled = analyse(source, filename)
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics, path, source)
+        return None, EXIT_COMPILE_ERRORS
+    except Exception:  # noqa: BLE001 - anything else is our bug, not the user's
+        print(
+            f"{path}: internal compiler error (please report it with this program):\n"
+            + traceback.format_exc(),
+            file=sys.stderr,
+        )
+        return None, EXIT_INTERNAL
+    _print_diagnostics(compiled.warnings, path, source)
+    return compiled, EXIT_OK
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], path: str, source: str) -> None:
+    if diagnostics:
+        print(format_all(diagnostics, path, source), file=sys.stderr)
+
+
+def _check(args: argparse.Namespace, rest: list[str]) -> int:
+    return _analysed(args.program)[1]
+
+
+def _plan(args: argparse.Namespace, rest: list[str]) -> int:
+    compiled, status = _analysed(args.program)
+    if compiled is not None:
+        sys.stdout.write(dump_plan(compiled.plan))
+    return status
+
+
+def _module_source(compiled: Compiled, standalone: bool) -> str:
+    from vplc.generate import generate_module
+
+    source = generate_module(compiled.plan)
+    if standalone:
+        from vplc.standalone import inline_runtime
+
+        source = inline_runtime(source)
+    return source
+
+
+def _compile(args: argparse.Namespace, rest: list[str]) -> int:
+    compiled, status = _analysed(args.program)
+    if compiled is None:
+        return status
+    try:
+        source = _module_source(compiled, args.standalone)
+    except Exception:  # noqa: BLE001
+        print(f"{args.program}: internal compiler error:\n{traceback.format_exc()}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if args.output in (None, "-"):
+        sys.stdout.write(source)
+    else:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(source)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    compiled, status = _analysed(args.program)
+    if compiled is None:
+        return status
+    source = _module_source(compiled, standalone=False)
+    name = os.path.splitext(os.path.basename(args.program))[0]
+    namespace: dict[str, Any] = {"__name__": f"vplc_run_{name}"}
+    exec(compile(source, f"<{name}.py generated by vplc>", "exec"), namespace)  # noqa: S102
+    module_main: Callable[[Sequence[str]], int] = namespace["main"]
+    return module_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Compile VPL expressions (SEMANTICS §4) to Python expressions.
+
+Two entry points:
+- `value(e)`: Python code evaluating to the VPL value of `e`, or `MISSING`.
+- `cond(e)`: Python code that is truthy exactly when `e` evaluates to `true`; this is what
+  `.where`, `.having` and merge filters need, and it lets the common comparisons against a
+  literal run as plain Python comparisons guarded by a type test, with no call.
+
+Literal-only subexpressions are folded at compile time with the run-time semantics
+themselves (`vpl_runtime`), so there is one definition of every operator.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vpl_runtime import builtins as rt_builtins
+from vpl_runtime import values as rt_values
+from vpl_runtime.values import MISSING
+from vplc.names import py_literal
+from vplc.syntax import (
+    ArrayLit,
+    Attribute,
+    Binary,
+    BinaryOp,
+    Call,
+    Expr,
+    IfExpr,
+    Index,
+    Literal,
+    LiteralKind,
+    MapLit,
+    Name,
+    Slice,
+    Unary,
+    UnaryOp,
+)
+
+_BINARY_FUNCTIONS: dict[BinaryOp, str] = {
+    BinaryOp.ADD: "v_add",
+    BinaryOp.SUB: "v_sub",
+    BinaryOp.MUL: "v_mul",
+    BinaryOp.DIV: "v_div",
+    BinaryOp.MOD: "v_mod",
+    BinaryOp.POW: "v_pow",
+    BinaryOp.EQ: "v_eq",
+    BinaryOp.NE: "v_ne",
+    BinaryOp.LT: "v_lt",
+    BinaryOp.LE: "v_le",
+    BinaryOp.GT: "v_gt",
+    BinaryOp.GE: "v_ge",
+    BinaryOp.IN: "v_in",
+    BinaryOp.NOT_IN: "v_not_in",
+    BinaryOp.AND: "v_and",
+    BinaryOp.OR: "v_or",
+}
+# Parsed but always MISSING at run time (SEMANTICS §4): bitwise, shifts, `is`.
+_MISSING_OPS = {
+    BinaryOp.SHL,
+    BinaryOp.SHR,
+    BinaryOp.BIT_AND,
+    BinaryOp.BIT_OR,
+    BinaryOp.BIT_XOR,
+    BinaryOp.IS,
+}
+_ORDERING = {BinaryOp.LT, BinaryOp.LE, BinaryOp.GT, BinaryOp.GE}
+_MIRRORED = {
+    BinaryOp.LT: BinaryOp.GT,
+    BinaryOp.LE: BinaryOp.GE,
+    BinaryOp.GT: BinaryOp.LT,
+    BinaryOp.GE: BinaryOp.LE,
+    BinaryOp.EQ: BinaryOp.EQ,
+    BinaryOp.NE: BinaryOp.NE,
+}
+
+# Names of run-time objects that generated code may use, and the module defining each.
+RUNTIME_MODULES = ("values", "builtins", "keys", "aggfns", "exprs")
+
+
+class ExprCompiler:
+    """Compiles expressions of one function body.
+
+    `constants` maps declared names (D3) to their values, computed at compile time.
+    `fields` is the name of the local holding the current event's field dict.
+    `overrides` maps `unparse(expr)` of some subexpressions (aggregate calls) to Python code.
+    Every run-time name the code uses is added to `uses`.
+    """
+
+    def __init__(
+        self,
+        constants: Mapping[str, Any],
+        uses: set[str],
+        fields: str = "f",
+        overrides: Mapping[str, str] | None = None,
+        temps: Callable[[], str] | None = None,
+    ) -> None:
+        self.constants = constants
+        self.uses = uses
+        self.fields = fields
+        self.overrides = overrides or {}
+        counter = itertools.count(1)
+        self._new_temp = temps or (lambda: f"t{next(counter)}")
+
+    # -- values ------------------------------------------------------------------------
+
+    def value(self, e: Expr) -> str:
+        folded = self.fold(e)
+        if folded is not NOT_CONSTANT:
+            return self.literal(folded)
+        override = self.overrides.get(unparse(e))
+        if override is not None:
+            return override
+        match e:
+            case Literal():
+                return self.literal(e.value)
+            case Name(name=name):
+                return self.field(name)
+            case Binary(op=op, left=left, right=right):
+                if op in _MISSING_OPS:
+                    return self.missing()
+                if op in (BinaryOp.RANGE, BinaryOp.RANGE_INCLUSIVE):
+                    inclusive = op is BinaryOp.RANGE_INCLUSIVE
+                    return self.call("v_range", self.value(left), self.value(right), repr(inclusive))
+                return self.call(_BINARY_FUNCTIONS[op], self.value(left), self.value(right))
+            case Unary(op=op, operand=operand):
+                if op is UnaryOp.NEG:
+                    return self.call("v_neg", self.value(operand))
+                if op is UnaryOp.NOT:
+                    return self.call("v_not", self.value(operand))
+                return self.missing()
+            case Call(func=func, args=args):
+                return self.builtin_call(func, args)
+            case Index(target=target, index=index):
+                return self.call("v_index", self.value(target), self.value(index))
+            case Slice(target=target, start=start, end=end):
+                lo = "None" if start is None else self.value(start)
+                hi = "None" if end is None else self.value(end)
+                return self.call("v_slice", self.value(target), lo, hi)
+            case Attribute():
+                return self.missing()
+            case IfExpr(cond=cond, then=then, otherwise=otherwise):
+                temp = self._new_temp()
+                self.uses.add("MISSING")
+                return (
+                    f"({self.value(then)} if ({temp} := {self.value(cond)}) is True "
+                    f"else (MISSING if {temp} is MISSING else {self.value(otherwise)}))"
+                )
+            case ArrayLit(items=items):
+                return self.call("v_array", *(self.value(i) for i in items))
+            case MapLit(items=items):
+                keys = "(" + "".join(f"{py_literal(k)}, " for k, _ in items) + ")"
+                return self.call("v_map", keys, *(self.value(v) for _, v in items))
+        raise AssertionError(f"unhandled expression {e!r}")
+
+    def field(self, name: str) -> str:
+        """The value of field `name` of the current event, MISSING when absent."""
+        self.uses.add("MISSING")
+        return f"{self.fields}.get({py_literal(name)}, MISSING)"
+
+    def is_plain_field(self, e: Expr) -> str | None:
+        """The field name if `e` just reads an event field (not a constant), else None."""
+        if isinstance(e, Name) and e.name not in self.constants:
+            override = self.overrides.get(unparse(e))
+            return e.name if override is None else None
+        return None
+
+    def builtin_call(self, func: str, args: tuple[Expr, ...]) -> str:
+        arity = rt_builtins.BUILTIN_ARITY.get(func)
+        if arity is None or not arity[0] <= len(args) <= arity[1]:
+            return self.missing()  # unknown function or bad arity (the checker warned)
+        return self.call(rt_builtins.BUILTIN_IMPL[func], *(self.value(a) for a in args))
+
+    def call(self, function: str, *args: str) -> str:
+        self.uses.add(function)
+        return f"{function}({', '.join(args)})"
+
+    def missing(self) -> str:
+        self.uses.add("MISSING")
+        return "MISSING"
+
+    def literal(self, value: Any) -> str:
+        if value is MISSING:
+            return self.missing()
+        return py_literal(value)
+
+    # -- conditions --------------------------------------------------------------------
+
+    def cond(self, e: Expr) -> str:
+        """Python code that is truthy iff `e` evaluates to exactly `true`."""
+        folded = self.fold(e)
+        if folded is not NOT_CONSTANT:
+            return "True" if folded is True else "False"
+        match e:
+            case Binary(op=BinaryOp.AND, left=left, right=right):
+                return f"({self.cond(left)}) and ({self.cond(right)})"
+            case Unary(op=UnaryOp.NOT, operand=operand):
+                fast = self.compare_with_literal(operand, negate=True)
+                if fast is not None:
+                    return fast
+            case Binary():
+                fast = self.compare_with_literal(e, negate=False)
+                if fast is not None:
+                    return fast
+            case Name() if self.is_plain_field(e) is not None:
+                return f"{self.fields}.get({py_literal(e.name)}) is True"
+        return f"{self.value(e)} is True"
+
+    def compare_with_literal(self, e: Expr, *, negate: bool) -> str | None:
+        """`x OP literal` as a guarded Python comparison, or None if `e` is not of that form.
+
+        With `negate`, the code is truthy iff the comparison is exactly `false`.
+        """
+        if not isinstance(e, Binary) or e.op not in _MIRRORED:
+            return None
+        op, subject, lit = e.op, e.left, self.fold(e.right)
+        if lit is NOT_CONSTANT:
+            op, subject, lit = _MIRRORED[e.op], e.right, self.fold(e.left)
+        if lit is NOT_CONSTANT or lit is MISSING:
+            return None
+        is_number = type(lit) in (int, float)
+        if op in _ORDERING and not is_number:
+            return None  # string ordering and the rest: leave it to the run-time function
+        if type(lit) not in (int, float, str, bool, type(None)):
+            return None
+        temp = self._new_temp()
+        lit_code = py_literal(lit)
+        if op in _ORDERING:
+            self.uses.add("NUMERIC")
+            comparison = f"{temp} {op.value} {lit_code}"
+            if negate:
+                comparison = f"not ({comparison})"
+            return f"(({temp} := {self.subject(subject)}).__class__ in NUMERIC and {comparison})"
+        want_equal = (op is BinaryOp.EQ) != negate
+        if want_equal:
+            if is_number:
+                self.uses.add("NUMERIC")
+                return (
+                    f"(({temp} := {self.subject(subject)}).__class__ in NUMERIC "
+                    f"and {temp} == {lit_code})"
+                )
+            if isinstance(lit, str):
+                return f"{self.subject(subject)} == {lit_code}"
+            if isinstance(lit, bool):
+                return f"{self.subject(subject)} is {lit_code}"
+            return f"{self.value(subject)} is None"  # absent is MISSING, not null
+        # Exactly false: both present and different (values of different types differ, D2).
+        self.uses.add("MISSING")
+        if is_number:
+            self.uses.add("NUMERIC")
+            return (
+                f"((({temp} := {self.value(subject)}).__class__ in NUMERIC and {temp} != {lit_code})"
+                f" or ({temp}.__class__ not in NUMERIC and {temp} is not MISSING))"
+            )
+        if isinstance(lit, (str, bool)) or lit is None:
+            identity = "!=" if isinstance(lit, str) else "is not"
+            return f"(({temp} := {self.value(subject)}) is not MISSING and {temp} {identity} {lit_code})"
+        return None
+
+    def subject(self, e: Expr) -> str:
+        """Code for an operand whose MISSING and null outcomes are treated alike."""
+        name = self.is_plain_field(e)
+        if name is not None:
+            return f"{self.fields}.get({py_literal(name)})"
+        return self.value(e)
+
+    # -- constant folding --------------------------------------------------------------
+
+    def fold(self, e: Expr) -> Any:
+        """The value of `e` if it depends on no event field, else `NOT_CONSTANT`."""
+        if unparse(e) in self.overrides:
+            return NOT_CONSTANT
+        match e:
+            case Literal(value=value):
+                return value
+            case Name(name=name):
+                return self.constants.get(name, NOT_CONSTANT)
+            case Binary(op=op, left=left, right=right):
+                if op in _MISSING_OPS:
+                    return MISSING
+                a, b = self.fold(left), self.fold(right)
+                if a is NOT_CONSTANT or b is NOT_CONSTANT:
+                    return NOT_CONSTANT
+                if op in (BinaryOp.RANGE, BinaryOp.RANGE_INCLUSIVE):
+                    return rt_values.v_range(a, b, op is BinaryOp.RANGE_INCLUSIVE)
+                return getattr(rt_values, _BINARY_FUNCTIONS[op])(a, b)
+            case Unary(op=op, operand=operand):
+                a = self.fold(operand)
+                if a is NOT_CONSTANT:
+                    return NOT_CONSTANT
+                if op is UnaryOp.NEG:
+                    return rt_values.v_neg(a)
+                return rt_values.v_not(a) if op is UnaryOp.NOT else MISSING
+            case Call(func=func, args=args):
+                arity = rt_builtins.BUILTIN_ARITY.get(func)
+                if arity is None or not arity[0] <= len(args) <= arity[1]:
+                    return MISSING
+                folded = [self.fold(a) for a in args]
+                if any(v is NOT_CONSTANT for v in folded):
+                    return NOT_CONSTANT
+                return getattr(rt_builtins, rt_builtins.BUILTIN_IMPL[func])(*folded)
+        return NOT_CONSTANT  # compound values are built at run time
+
+
+class _NotConstant:
+    __slots__ = ()
+
+
+NOT_CONSTANT: Any = _NotConstant()
+
+
+def evaluate_constant(e: Expr, constants: Mapping[str, Any]) -> Any:
+    """The value of a `let/var/const` initializer: field names in it are MISSING."""
+    uses: set[str] = set()
+    compiler = ExprCompiler(constants, uses, fields="_no_event")
+    code = compiler.value(e)
+    namespace: dict[str, Any] = {"_no_event": {}}
+    for module in RUNTIME_MODULES:
+        namespace.update(vars(__import__(f"vpl_runtime.{module}", fromlist=["_"])))
+    return eval(code, namespace)  # noqa: S307 - code built from repr'd literals only
+
+
+# ---------------------------------------------------------------------------------------
+# Unparsing: canonical VPL text, for comments, plan dumps and identity of aggregate calls
+
+
+def unparse(e: Expr) -> str:
+    match e:
+        case Literal(kind=kind, value=value):
+            if kind is LiteralKind.STR:
+                return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            if kind is LiteralKind.BOOL:
+                return "true" if value else "false"
+            if kind is LiteralKind.NULL:
+                return "null"
+            if kind is LiteralKind.DURATION:
+                return f"{value}ms"
+            return repr(value)
+        case Name(name=name):
+            return name
+        case Binary(op=op, left=left, right=right):
+            return f"({unparse(left)} {op.value} {unparse(right)})"
+        case Unary(op=op, operand=operand):
+            space = " " if op is UnaryOp.NOT else ""
+            return f"({op.value}{space}{unparse(operand)})"
+        case Call(func=func, args=args):
+            return f"{func}({', '.join(unparse(a) for a in args)})"
+        case Index(target=target, index=index):
+            return f"{unparse(target)}[{unparse(index)}]"
+        case Slice(target=target, start=start, end=end):
+            lo = "" if start is None else unparse(start)
+            hi = "" if end is None else unparse(end)
+            return f"{unparse(target)}[{lo}:{hi}]"
+        case Attribute(target=target, name=name):
+            return f"{unparse(target)}.{name}"
+        case IfExpr(cond=cond, then=then, otherwise=otherwise):
+            return f"(if {unparse(cond)} then {unparse(then)} else {unparse(otherwise)})"
+        case ArrayLit(items=items):
+            return "[" + ", ".join(unparse(i) for i in items) + "]"
+        case MapLit(items=items):
+            return "{" + ", ".join(f"{k}: {unparse(v)}" for k, v in items) + "}"
+    raise AssertionError(f"unhandled expression {e!r}")

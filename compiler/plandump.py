@@ -1,0 +1,74 @@
+"""`vplc plan`: the plan as stable, readable text (and the golden `plan.txt` files)."""
+
+from __future__ import annotations
+
+from vplc import __version__
+from vplc.codegen import shape_of
+from vplc.expressions import unparse
+from vplc.names import py_literal
+from vplc.plan import Plan, StreamPlan
+
+
+def dump_plan(plan: Plan) -> str:
+    lines = [
+        f"plan of {plan.program.filename} (vplc {__version__})",
+        "delivery: " + ("breadth-first queue" if plan.queued else "direct calls"),
+    ]
+    if plan.constants:
+        lines.append("constants:")
+        lines += [f"  {name} = {_value(value)}" for name, value in plan.constants.items()]
+    if plan.program.contexts:
+        lines.append("contexts:")
+        for ctx in plan.program.contexts:
+            cores = f" cores {list(ctx.cores)}" if ctx.cores else ""
+            lines.append(f"  {ctx.name}{cores}")
+    lines.append("streams:")
+    for sp in plan.streams:
+        lines += _stream(sp)
+    lines.append("routes:")
+    for route in plan.routes:
+        targets = []
+        for t in route.targets:
+            cond = " or ".join(unparse(f) for f in t.filters)
+            targets.append(t.stream + (f" if {cond}" if cond else ""))
+        lines.append(f"  {route.name} -> {', '.join(targets)}")
+    lines.append("flush order: " + ", ".join(plan.flush_order))
+    if plan.lateness is not None:
+        lines.append("late data:")
+        for name, ms in sorted(plan.lateness.out_of_order.items()):
+            lines.append(f"  watermark {name}: out_of_order {ms} ms")
+        for name, ms in sorted(plan.lateness.allowed.items()):
+            lines.append(f"  allowed lateness {name}: {ms} ms")
+    return "\n".join(lines) + "\n"
+
+
+def _stream(sp: StreamPlan) -> list[str]:
+    s = sp.stream
+    shape = shape_of(s)
+    sources = ", ".join(
+        src.name + (f" if {unparse(src.filter)}" if src.filter is not None else "")
+        for src in s.sources
+    )
+    lines = [f"  {s.name}", f"    context: {s.context or '(default)'}", f"    sources: {sources}"]
+    for op in s.ops:
+        lines.append(f"    {op.origin.line}:{op.origin.column} {op.origin.text}")
+    if shape.window is not None:
+        w = shape.window
+        mode = "incremental aggregate" if shape.incremental else "buffered events"
+        key = f", partitioned by {shape.window_key}" if shape.window_key else ""
+        slide = f" slide {w.slide}" if w.slide is not None else ""
+        lines.append(f"    window: {w.kind.value} {w.size}{slide}{key}, {mode}")
+    if shape.aggregate is not None and shape.aggregate_key is not None:
+        lines.append(f"    aggregate partitioned by {shape.aggregate_key}")
+    lines.append(f"    output: {'delivered downstream' if sp.has_consumers else 'not consumed'}")
+    return lines
+
+
+def _value(value: object) -> str:
+    try:
+        return py_literal(value)
+    except TypeError:
+        return "MISSING"
+
+
+

@@ -1,0 +1,1 @@
+"""Jinja2 templates of the generated module (package data of vplc)."""
