@@ -7,6 +7,7 @@ ordered by declaration or sorted, and nothing depends on hashing or the clock.
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 from dataclasses import dataclass
 from functools import cache
 
@@ -184,7 +185,7 @@ def _module_of(name: str) -> str:
 @cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("vplc", "templates"),
+        loader=jinja2.FileSystemLoader(str(importlib.resources.files("vplc.templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

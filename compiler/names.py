@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-_ROLE = re.compile(r"[a-z][a-z0-9]*\Z")
+_ROLE = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 _VPL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 

@@ -1,0 +1,102 @@
+"""Golden cases: golden/<case>/program.vpl with its expected module, plan and output.
+
+A case with `events.evt` is a program that compiles: its generated module (`expected.py`),
+plan dump (`plan.txt`) and the module's output on the events (`output.jsonl`, `stderr.txt`)
+are compared byte for byte. A case without events is a program that must be rejected: its
+diagnostics are compared with `stderr.txt`. `pytest --update-golden` rewrites the expected
+files from the current compiler; review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vplc.diagnostics import CompileError, format_all
+from vplc.pipeline import analyse
+from vplc.generate import generate_module
+from vplc.plandump import dump_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = sorted(p.parent for p in (ROOT / "golden").glob("*/program.vpl"))
+UPDATE_HINT = "run `pytest tests/test_golden.py --update-golden` and review the diff"
+
+
+def _check(path: Path, actual: str, update: bool) -> None:
+    if update:
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} is missing; {UPDATE_HINT}"
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"{path.relative_to(ROOT)} differs; {UPDATE_HINT}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
+    update = bool(request.config.getoption("--update-golden"))
+    source = (case / "program.vpl").read_text(encoding="utf-8")
+    if not (case / "events.evt").exists():
+        with pytest.raises(CompileError) as info:
+            analyse(source, "program.vpl")
+        _check(case / "stderr.txt", format_all(info.value.diagnostics, "program.vpl", source) + "\n", update)
+        return
+    compiled = analyse(source, "program.vpl")
+    module = generate_module(compiled.plan)
+    _check(case / "expected.py", module, update)
+    _check(case / "plan.txt", dump_plan(compiled.plan), update)
+    run = subprocess.run(
+        [sys.executable, str(case / "expected.py"), str(case / "events.evt")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=case,
+    )
+    assert run.returncode in (0, 3), run.stderr
+    _check(case / "output.jsonl", run.stdout, update)
+    _check(case / "stderr.txt", run.stderr, update)
+
+
+def test_generation_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
+    """Same program, same bytes, whatever PYTHONHASHSEED is."""
+    outputs = []
+    for seed in ("0", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        for case in CASES:
+            if (case / "events.evt").exists():
+                run = subprocess.run(
+                    [sys.executable, "-m", "vplc.cli", "compile", str(case / "program.vpl")],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=True,
+                )
+                outputs.append((seed, case.name, run.stdout))
+    by_case: dict[str, set[str]] = {}
+    for _, name, text in outputs:
+        by_case.setdefault(name, set()).add(text)
+    assert by_case and all(len(texts) == 1 for texts in by_case.values())
+
+
+def test_generated_modules_pass_mypy(tmp_path: Path) -> None:
+    """Every golden module type-checks (strict) against the support library."""
+    modules = []
+    for case in CASES:
+        if (case / "expected.py").exists():
+            # mypy needs distinct module names: golden_<case>.py
+            copy = tmp_path / f"golden_{case.name}.py"
+            copy.write_text((case / "expected.py").read_text(encoding="utf-8"), encoding="utf-8")
+            modules.append(str(copy))
+    assert modules
+    (tmp_path / "vpl_runtime").symlink_to(ROOT / "runtime_support")
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *modules],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MYPYPATH=str(tmp_path)),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
