@@ -1,0 +1,421 @@
+"""Command line driver of a generated module (SEMANTICS §1): options, read loop, summary.
+
+A generated module ends with `sys.exit(run_module(_build, program="orders.vpl"))`. `_build`
+receives the emitter factory (and an instrument hook for `--stats`) and returns the pipeline's
+`push` and `close` functions; everything about files, lines, errors and exit statuses is here.
+
+Exit statuses: 0 all lines valid, 3 some lines rejected (D20), 2 usage error, 1 an input
+could not be read, 4 the pipeline raised, 130 interrupted (Ctrl-C). A closed stdout (for
+example `| head`) ends the run quietly with status 0: the reader has what it wanted, and a
+traceback or a failure status there would only be noise.
+"""
+
+import argparse
+import contextlib
+import os
+import stat
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, TypeAlias
+
+from vpl_runtime.evt import EvtInputError, parse_event_line
+from vpl_runtime.output import json_line_emitter
+
+Fields: TypeAlias = dict[str, Any]
+EmitFn: TypeAlias = Callable[[int, Fields], None]
+EmitterFactory: TypeAlias = Callable[[str], EmitFn]
+StreamFn: TypeAlias = Callable[[int, Fields], None]
+Instrument: TypeAlias = Callable[[str, StreamFn], StreamFn]
+PushFn: TypeAlias = Callable[[str, int, Fields], None]
+CloseFn: TypeAlias = Callable[[], None]
+BuildFn: TypeAlias = Callable[[EmitterFactory, Instrument | None], tuple[PushFn, CloseFn]]
+
+_drv_READ_SIZE = 1 << 16
+_drv_WRITE_BUFFER = 1 << 16
+_drv_BOM = b"\xef\xbb\xbf"
+_drv_STDIN_NAME = "<stdin>"
+
+
+def run_module(build: BuildFn, argv: Sequence[str] | None = None, *, program: str) -> int:
+    """Run a compiled program over its inputs as the command line says; return the exit status.
+
+    `argv` excludes the program name (default `sys.argv[1:]`); `program` names the VPL source
+    in `--help`.
+    """
+    try:
+        options = _drv_parse_args(argv, program)
+        files = _drv_Files.open(options)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    try:
+        return _drv_run(build, options, files)
+    finally:
+        files.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Options and files
+
+
+@dataclass(frozen=True, slots=True)
+class _drv_Options:
+    inputs: tuple[str, ...]
+    dead_letter: str | None
+    output: str | None
+    stats: bool
+    program: str
+    parser: argparse.ArgumentParser
+
+
+def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
+    """All option parsing; later options (`--backend`, `--queue-capacity`) belong here."""
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(sys.argv[0]) or None,
+        description=f"Run the VPL program {program} over events in .evt or JSON Lines format.",
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="input file, '-' for stdin")
+    parser.add_argument("--dead-letter", metavar="PATH", help="append rejected lines to PATH")
+    parser.add_argument("--output", metavar="PATH", help="write output lines to PATH")
+    parser.add_argument("--stats", action="store_true", help="print per-stream counts at exit")
+    args = parser.parse_args(argv)
+    inputs = tuple(args.inputs) or ("-",)
+    for path in inputs:
+        _drv_check_input(parser, path)
+    return _drv_Options(inputs, args.dead_letter, args.output, args.stats, program, parser)
+
+
+def _drv_check_input(parser: argparse.ArgumentParser, path: str) -> None:
+    # Fail before the pipeline starts rather than after it processed half of the inputs; a
+    # file that disappears later is still handled by the read loop.
+    if path == "-":
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        parser.error(f"cannot read input '{path}': {exc.strerror}")
+    if stat.S_ISDIR(mode):
+        parser.error(f"cannot read input '{path}': is a directory")
+
+
+class _drv_Files:
+    """The output stream and the dead-letter file, opened once for the run."""
+
+    def __init__(self, out: IO[str], own_out: bool, dead: IO[bytes] | None) -> None:
+        self.out = out
+        self.own_out = own_out
+        self.dead = dead
+
+    @classmethod
+    def open(cls, options: _drv_Options) -> "_drv_Files":
+        try:
+            # Opened for the whole run and closed by close(): no `with` block fits.
+            dead = None if options.dead_letter is None else open(options.dead_letter, "wb")  # noqa: SIM115
+            if options.output is not None:
+                return cls(_drv_open_text(options.output), True, dead)
+            return cls(*_drv_open_stdout(), dead)
+        except OSError as exc:
+            options.parser.error(f"cannot open '{exc.filename}': {exc.strerror}")
+
+    def flush(self) -> None:
+        self.out.flush()
+        if self.dead is not None:
+            self.dead.flush()
+
+    def close(self) -> None:
+        for stream, own in ((self.out, self.own_out), (self.dead, True)):
+            if stream is not None and own:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _drv_open_text(path: str | int) -> IO[str]:
+    # backslashreplace turns a lone surrogate (valid in JSON input strings) into "\udXXX",
+    # which is exactly its JSON escape, instead of failing the write.
+    return open(
+        path,
+        "w",
+        encoding="utf-8",
+        errors="backslashreplace",
+        newline="\n",
+        buffering=_drv_WRITE_BUFFER,
+        closefd=not isinstance(path, int),
+    )
+
+
+def _drv_open_stdout() -> tuple[IO[str], bool]:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
+        return sys.stdout, False
+    sys.stdout.flush()
+    return _drv_open_text(fd), True
+
+
+def _drv_silence_stdout() -> None:
+    # After EPIPE, buffered data would fail again at exit and print "Exception ignored";
+    # pointing fd 1 at /dev/null lets those late flushes succeed silently.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+class _drv_InputError(Exception):
+    """An input that cannot be opened or read (not a pipeline failure)."""
+
+
+def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
+    started = time.perf_counter()
+    stats = _drv_Stats() if options.stats else None
+    out_write = files.out.write
+
+    def make_emitter(stream: str) -> EmitFn:
+        emit = json_line_emitter(out_write, stream)
+        return emit if stats is None else stats.count_out(stream, emit)
+
+    reader = _drv_Reader(files)
+    stage = "setup"
+    try:
+        push, close = build(make_emitter, None if stats is None else stats.instrument)
+        reader.push = push
+        stage = "input"
+        for path in options.inputs:
+            reader.read_input(path)
+        stage = "close"
+        close()
+        files.flush()
+    except BrokenPipeError:
+        _drv_silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        _drv_flush_quietly(files)
+        _drv_summary(reader, stats, started)
+        return 130
+    except _drv_InputError as exc:
+        _drv_flush_quietly(files)
+        sys.stderr.write(f"{exc}\n")
+        _drv_summary(reader, stats, started)
+        return 1
+    except Exception as exc:
+        _drv_flush_quietly(files)
+        sys.stderr.write(
+            f"{_drv_where(reader, stage, options)}: error: pipeline failed"
+            f"{_drv_STAGE_TEXT[stage]}: {type(exc).__name__}: {exc}\n"
+        )
+        traceback.print_exc()
+        return 4
+    _drv_summary(reader, stats, started)
+    return 0 if reader.rejected == 0 else 3
+
+
+_drv_STAGE_TEXT = {"setup": " during setup", "input": "", "close": " at end of input"}
+
+
+def _drv_where(reader: "_drv_Reader", stage: str, options: _drv_Options) -> str:
+    if stage == "input":
+        return f"{reader.name}:{reader.lineno}"
+    if stage == "close":
+        return reader.name
+    return options.program
+
+
+def _drv_flush_quietly(files: _drv_Files) -> None:
+    try:
+        files.flush()
+    except (OSError, ValueError):
+        _drv_silence_stdout()
+
+
+def _drv_summary(reader: "_drv_Reader", stats: "_drv_Stats | None", started: float) -> None:
+    p, r = reader.processed, reader.rejected
+    if stats is not None:
+        sys.stderr.write(stats.report(time.perf_counter() - started, p))
+    sys.stderr.write(f"events in: {p + r}, processed: {p}, rejected: {r}\n")
+
+
+def _drv_no_push(event_type: str, timestamp: int, fields: Fields) -> None:
+    raise RuntimeError("push called before build returned")
+
+
+class _drv_Reader:
+    """Reads inputs in chunks, classifies lines, pushes events, keeps the counts (§1.5)."""
+
+    def __init__(self, files: _drv_Files) -> None:
+        self.files = files
+        self.push: PushFn = _drv_no_push
+        self.processed = 0
+        self.rejected = 0
+        self.name = _drv_STDIN_NAME
+        self.lineno = 0
+        self.batch = 0
+
+    def read_input(self, path: str) -> None:
+        """Process one input to its end; the batch time and line numbers restart at 0."""
+        self.name = _drv_STDIN_NAME if path == "-" else path
+        self.lineno = 0
+        self.batch = 0
+        if path == "-":
+            self._read_all(_drv_stdin_reader())
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise _drv_InputError(f"{path}: error: cannot read input: {exc.strerror}") from None
+        try:
+            self._read_all(lambda size: os.read(fd, size))
+        finally:
+            os.close(fd)
+
+    def _read_all(self, read: Callable[[int], bytes]) -> None:
+        pending: list[bytes] = []  # the partial last line, in pieces (a huge line stays linear)
+        first = True
+        flush = self.files.flush
+        while True:
+            try:
+                data = read(_drv_READ_SIZE)
+            except OSError as exc:
+                raise _drv_InputError(f"{self.name}: error: cannot read input: {exc}") from None
+            if not data:
+                break
+            end = data.rfind(b"\n")
+            if end < 0:
+                pending.append(data)
+                continue
+            if pending:
+                pending.append(data)
+                data = b"".join(pending)
+                pending.clear()
+                end = data.rfind(b"\n")
+            block = data[:end]
+            if first:  # a UTF-8 byte order mark is not part of the first line
+                first = False
+                if block.startswith(_drv_BOM):
+                    block = block[3:]
+            self._block(block)
+            if end + 1 < len(data):
+                pending.append(data[end + 1 :])
+            flush()  # before the next read, which may block on a live stream
+        if pending:
+            block = b"".join(pending)
+            if first and block.startswith(_drv_BOM):
+                block = block[3:]
+            self._block(block)
+            flush()
+
+    def _block(self, block: bytes) -> None:
+        try:
+            text = block.decode()
+        except UnicodeDecodeError:
+            self._block_by_line(block)
+            return
+        self._lines(text.split("\n"))
+
+    def _block_by_line(self, block: bytes) -> None:
+        for raw in block.split(b"\n"):
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError as exc:
+                self.lineno += 1
+                self._reject(raw, self.lineno, f"invalid UTF-8 (byte {exc.start + 1} of the line)")
+                continue
+            self._lines((line,))
+
+    def _lines(self, lines: Sequence[str]) -> None:
+        # The hot loop: everything it uses is a local.
+        parse = parse_event_line
+        push = self.push
+        batch = self.batch
+        lineno = self.lineno
+        processed = 0
+        try:
+            for line in lines:
+                lineno += 1
+                try:
+                    parsed = parse(line, batch)
+                except EvtInputError as exc:
+                    self._reject(line.encode(), lineno, str(exc))
+                    continue
+                if isinstance(parsed, tuple):
+                    processed += 1
+                    push(*parsed)
+                elif parsed is not None:
+                    batch = parsed.time
+        finally:  # also on a pipeline failure, whose message needs the line number
+            self.lineno = lineno
+            self.batch = batch
+            self.processed += processed
+
+    def _reject(self, raw: bytes, lineno: int, message: str) -> None:
+        self.rejected += 1
+        sys.stderr.write(f"{self.name}:{lineno}: {message}\n")
+        dead = self.files.dead
+        if dead is not None:
+            dead.write(raw + b"\n")
+
+
+def _drv_stdin_reader() -> Callable[[int], bytes]:
+    """A chunk reader of stdin that returns what is available, without waiting for a full chunk."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is not None:
+            read1: Callable[[int], bytes] = buffer.read1
+            return read1
+        text_read = sys.stdin.read
+        return lambda size: text_read(size).encode()
+    return lambda size: os.read(fd, size)
+
+
+# ---------------------------------------------------------------------------------------------
+# --stats
+
+
+class _drv_Stats:
+    """Per-stream counters, filled by wrapping stream entry functions and emitters."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[int]] = {}  # name -> [events in, lines out]
+
+    def instrument(self, stream: str, fn: StreamFn) -> StreamFn:
+        """Wrap a stream's entry function to count the events it receives."""
+        cell = self.streams.setdefault(stream, [0, 0])
+
+        def counted(timestamp: int, fields: Fields) -> None:
+            cell[0] += 1
+            fn(timestamp, fields)
+
+        return counted
+
+    def count_out(self, stream: str, emit: EmitFn) -> EmitFn:
+        """Wrap a stream's emitter to count its output lines."""
+        cell = self.streams.setdefault(stream, [0, 0])
+
+        def counted(timestamp: int, fields: Fields) -> None:
+            cell[1] += 1
+            emit(timestamp, fields)
+
+        return counted
+
+    def report(self, seconds: float, processed: int) -> str:
+        """The table printed at exit: events in, lines out and events/s per stream."""
+        rate = 1.0 / seconds if seconds > 0 else 0.0
+        rows = [("stream", "events in", "lines out", "events/s")]
+        for name, (events_in, lines_out) in self.streams.items():
+            rows.append((name, str(events_in), str(lines_out), f"{events_in * rate:.0f}"))
+        rows.append(("(input)", str(processed), "-", f"{processed * rate:.0f}"))
+        width = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [f"stats: wall time {seconds:.3f} s"]
+        for row in rows:
+            cells = [row[0].ljust(width[0])] + [row[i].rjust(width[i]) for i in range(1, 4)]
+            lines.append("  ".join(cells))
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,389 @@
+"""Input lines of a generated module: the `.evt` text format and JSON Lines (SEMANTICS §1.1, §1.2).
+
+`parse_event_line` classifies one line and returns what it is; a line that must be rejected
+(§1.5) raises `EvtInputError` whose text is the message. The functions are pure: the driver
+owns the batch time, the counts and the error reporting.
+
+This is the hot path of every generated module, so the common shapes take the cheapest test
+that decides them (first character, `str` methods) and fall back to the general, slower code
+only when a line needs it.
+"""
+
+import importlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+_evt_I64_MIN = -(1 << 63)
+_evt_I64_MAX = (1 << 63) - 1
+
+
+class EvtInputError(ValueError):
+    """A line that is rejected (SEMANTICS §1.5); `str(exc)` is the message for stderr."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLine:
+    """A valid `BATCH <n>` line: the new batch time, in ms."""
+
+    time: int
+
+
+# (event_type, timestamp in ms, fields): the arguments of the pipeline's push function.
+ParsedEvent: TypeAlias = tuple[str, int, dict[str, Any]]
+# None: an ignored line (empty or comment).
+ParsedLine: TypeAlias = ParsedEvent | BatchLine | None
+
+
+def parse_event_line(line: str, batch_time: int) -> ParsedLine:
+    """Classify one input line (with or without its line terminator).
+
+    Returns None for an ignored line, a `BatchLine` for `BATCH <n>`, or the event as
+    `(event_type, timestamp, fields)`, where the timestamp follows DECISION D9: the `@` prefix,
+    else a JSON line's own integer `timestamp`, else `batch_time`.
+    Raises `EvtInputError` for a line that must be rejected.
+    """
+    s = line.strip()
+    if not s:
+        return None
+    c = s[0]
+    if c == "{":
+        return _evt_json_event(s, None, batch_time)
+    if c == "#" or (c == "/" and s[1:2] == "/"):
+        return None
+    if c == "@":
+        return _evt_timed_event(s, batch_time)
+    if c == "B" and s.startswith("BATCH") and (len(s) == 5 or s[5].isspace()):
+        return BatchLine(_evt_batch_time(s))
+    return _evt_text_event(s, batch_time)
+
+
+def parse_evt_value(text: str) -> Any:
+    """Parse one `.evt` value (SEMANTICS §1.1): bool, null, string, i64, float or array."""
+    return _evt_value(text.strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Line prefixes: BATCH and @<t>
+
+
+def _evt_excerpt(text: str) -> str:
+    """Quote a piece of the input in a message without flooding stderr with a huge line."""
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"'{text}'"
+
+
+def _evt_digits(text: str) -> bool:
+    # str.isdigit alone also accepts non-ASCII digits ('²', '٣') that int() would then parse.
+    return text.isdigit() and text.isascii()
+
+
+def _evt_batch_time(s: str) -> int:
+    parts = s.split()
+    if len(parts) != 2 or not _evt_digits(parts[1]):
+        raise EvtInputError(f"invalid BATCH line {_evt_excerpt(s)} (expected 'BATCH <ms>')")
+    value = int(parts[1])
+    if value > _evt_I64_MAX:
+        raise EvtInputError(f"BATCH time out of range: {_evt_excerpt(parts[1])}")
+    return value
+
+
+def _evt_timing_ms(prefix: str) -> int:
+    """Milliseconds of an `@` prefix (without the `@`): `<digits>` + `ms`, `s`, `m` or nothing."""
+    last = prefix[-1:]
+    if last == "s":
+        if prefix[-2:-1] == "m":
+            digits, factor = prefix[:-2], 1
+        else:
+            digits, factor = prefix[:-1], 1000
+    elif last == "m":
+        digits, factor = prefix[:-1], 60_000
+    else:
+        digits, factor = prefix, 1
+    if not (digits.isdigit() and digits.isascii()):
+        raise EvtInputError(
+            f"invalid timing prefix {_evt_excerpt('@' + prefix)} "
+            "(expected '@<digits>' followed by 'ms', 's', 'm' or nothing)"
+        )
+    value = int(digits) * factor
+    if value > _evt_I64_MAX:
+        raise EvtInputError(f"timing prefix out of range: {_evt_excerpt('@' + prefix)}")
+    return value
+
+
+def _evt_timed_event(s: str, batch_time: int) -> ParsedEvent:
+    if s[1:2].isspace() or len(s) == 1:
+        raise EvtInputError("empty timing prefix '@'")
+    parts = s[1:].split(None, 1)
+    timestamp = _evt_timing_ms(parts[0])
+    if len(parts) < 2:
+        raise EvtInputError(f"timing prefix {_evt_excerpt('@' + parts[0])} has no event after it")
+    rest = parts[1]
+    if rest[0] == "{":
+        return _evt_json_event(rest, timestamp, batch_time)
+    return _evt_text_event(rest, timestamp)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON lines
+
+
+def _evt_make_json_loads(fast: Callable[[str], Any] | None) -> Callable[[str], Any]:
+    """The JSON parser of one stripped line: `fast` (orjson) when given, else the stdlib.
+
+    orjson rejects a few inputs the stdlib accepts (ints beyond 64 bits, NaN, lone surrogates);
+    those fall back to the stdlib so the values never depend on whether orjson is installed.
+    """
+    # raw_decode skips json.loads' wrapper and its trailing-whitespace regex; the line is
+    # already stripped, so "ends where the text ends" is the only check left.
+    raw_decode = json.JSONDecoder().raw_decode
+
+    def stdlib_loads(s: str) -> Any:
+        value, end = raw_decode(s)
+        if end != len(s):
+            rest = s[end:]
+            raise json.JSONDecodeError("Extra data", s, end + len(rest) - len(rest.lstrip()))
+        return value
+
+    if fast is None:
+        return stdlib_loads
+
+    def fast_loads(s: str) -> Any:
+        try:
+            return fast(s)
+        except Exception:
+            return stdlib_loads(s)
+
+    return fast_loads
+
+
+def _evt_find_orjson() -> Callable[[str], Any] | None:
+    try:
+        module = importlib.import_module("orjson")
+    except ImportError:
+        return None
+    loads: Callable[[str], Any] | None = getattr(module, "loads", None)
+    return loads
+
+
+_evt_json_loads = _evt_make_json_loads(_evt_find_orjson())
+
+
+def _evt_json_error(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg[:1].lower()}{exc.msg[1:]} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
+    return f"invalid JSON: {exc}"
+
+
+def _evt_json_event(s: str, at: int | None, batch_time: int) -> ParsedEvent:
+    """A JSON object line; `at` is its `@` prefix time, if any (SEMANTICS §1.2)."""
+    if s[-1] == ";":
+        s = s.rstrip(";").rstrip()
+    try:
+        obj = _evt_json_loads(s)
+    except (ValueError, RecursionError) as exc:
+        raise EvtInputError(_evt_json_error(exc)) from None
+    if type(obj) is not dict:  # a valid JSON text that starts with '{' is an object; be sure
+        raise EvtInputError("invalid JSON event: not an object")
+    event_type = obj.get("event_type")
+    if type(event_type) is not str or not event_type:
+        raise EvtInputError("JSON event has no 'event_type' string")
+    # obj itself is the "absent" marker: it cannot be one of its own values.
+    fields = obj.get("fields", obj)
+    if fields is obj:
+        fields = obj.get("data", obj)
+        if fields is obj:
+            fields = {}
+        elif type(fields) is not dict:
+            raise EvtInputError("JSON event 'data' is not an object")
+    elif type(fields) is not dict:
+        raise EvtInputError("JSON event 'fields' is not an object")
+    if at is not None:
+        return (event_type, at, fields)
+    timestamp = obj.get("timestamp")
+    if type(timestamp) is not int:  # absent, null, float, bool...: the batch time
+        return (event_type, batch_time, fields)
+    if not _evt_I64_MIN <= timestamp <= _evt_I64_MAX:
+        raise EvtInputError(f"JSON event 'timestamp' out of range: {timestamp}")
+    return (event_type, timestamp, fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# `Type { name: value, ... }` and `Type(v0, v1, ...)`
+
+# field_0, field_1, ...: precomputed so positional events do not format names per field.
+_evt_FIELD_NAMES = tuple(f"field_{i}" for i in range(64))
+
+
+def _evt_text_event(s: str, timestamp: int) -> ParsedEvent:
+    if s[-1] == ";":
+        s = s.rstrip(";").rstrip()
+    brace = s.find("{")
+    paren = s.find("(")
+    if brace < 0 and paren < 0:
+        raise EvtInputError(
+            "not an event (expected 'Type { name: value, ... }', 'Type(value, ...)' "
+            f"or a JSON object): {_evt_excerpt(s)}"
+        )
+    positional = paren >= 0 and (brace < 0 or paren < brace)
+    start = paren if positional else brace
+    event_type = s[:start].rstrip()
+    if not event_type.isidentifier():
+        if not event_type:
+            raise EvtInputError(f"missing event type before {s[start]!r}")
+        raise EvtInputError(f"invalid event type {_evt_excerpt(event_type)}")
+    body = s[start + 1 :]
+    # Only a final closer is dropped: text after it stays in the last value (Ref).
+    if body and body[-1] == (")" if positional else "}"):
+        body = body[:-1]
+    try:
+        fields = _evt_positional(body) if positional else _evt_named(body)
+    except RecursionError:
+        raise EvtInputError("value nested too deeply") from None
+    return (event_type, timestamp, fields)
+
+
+def _evt_named(body: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    value_of = _evt_value
+    for item in _evt_split(body):
+        if not item:
+            continue
+        name, colon, value = item.partition(":")
+        if not colon:
+            raise EvtInputError(f"field without ':' {_evt_excerpt(item)}")
+        name = name.rstrip()
+        if not name:
+            raise EvtInputError(f"missing field name in {_evt_excerpt(item)}")
+        fields[name] = value_of(value.lstrip())
+    return fields
+
+
+def _evt_positional(body: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    names = _evt_FIELD_NAMES
+    value_of = _evt_value
+    # An empty item is skipped but still takes its position: `P(1,,3)` has field_0 and field_2.
+    for i, item in enumerate(_evt_split(body)):
+        if item:
+            fields[names[i] if i < 64 else f"field_{i}"] = value_of(item)
+    return fields
+
+
+# Characters that make a field list need the full scan: escapes and nesting. Double quotes
+# alone only need it when a quoted part contains a comma.
+_evt_NESTING_RE = re.compile(r"[\\\[\]{}()]")
+_evt_SCAN_RE = re.compile(r'[,"\\\[\]{}()]')
+
+
+def _evt_split(body: str) -> list[str]:
+    """Split a field list on commas outside double quotes and `[]{}()` nesting (Ref).
+
+    Items are stripped; empty items in the middle are kept (they take a position), a
+    final empty item is dropped.
+    """
+    if _evt_NESTING_RE.search(body) is None and (
+        '"' not in body or "," not in "".join(body.split('"')[1::2])
+    ):
+        items = [item.strip() for item in body.split(",")]
+    else:
+        items = _evt_split_nested(body)
+    if items and not items[-1]:
+        items.pop()
+    return items
+
+
+def _evt_split_nested(body: str) -> list[str]:
+    # Visit only the special characters; the reference walks every character with the same
+    # state: a backslash escapes the next character anywhere, '"' toggles a string, brackets
+    # count outside strings (the depth may go negative, then no comma splits).
+    items: list[str] = []
+    start = 0
+    depth = 0
+    in_string = False
+    escaped = -1
+    for match in _evt_SCAN_RE.finditer(body):
+        i = match.start()
+        if i == escaped:
+            continue
+        ch = body[i]
+        if ch == "\\":
+            escaped = i + 1
+        elif ch == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif ch == ",":
+            if depth == 0:
+                items.append(body[start:i].strip())
+                start = i + 1
+        elif ch in "[{(":
+            depth += 1
+        else:
+            depth -= 1
+    items.append(body[start:].strip())
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+_evt_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "'": "'", "\\": "\\"}
+_evt_ESCAPE_RE = re.compile(r"""\\([nt"'\\])""")
+
+
+def _evt_unescape_one(match: re.Match[str]) -> str:
+    return _evt_ESCAPES[match.group(1)]
+
+
+def _evt_value(s: str) -> Any:
+    """One stripped value; the order of the tests follows the reference's `parse_value`."""
+    if not s:
+        return ""
+    c = s[0]
+    if c in "0123456789+-.":
+        if s.isascii():
+            if s.isdigit() or (c in "+-" and s[1:].isdigit()):
+                if len(s) < 19:  # cannot be outside i64
+                    return int(s)
+                value = int(s)
+                if _evt_I64_MIN <= value <= _evt_I64_MAX:
+                    return value
+                return float(s)  # like Rust: not an i64, but a valid f64
+            return _evt_float_or_text(s)
+        return s
+    if c == '"' or c == "'":
+        if len(s) > 1 and s[-1] == c:
+            inner = s[1:-1]
+            if "\\" in inner:
+                # One left-to-right pass: `\\n` is a backslash then 'n', `\x` stays `\x`.
+                return _evt_ESCAPE_RE.sub(_evt_unescape_one, inner)
+            return inner
+        return s
+    if c == "[" and s[-1] == "]":
+        return [_evt_value(item) for item in _evt_split(s[1:-1]) if item]
+    if s == "true":
+        return True
+    if s == "false":
+        return False
+    if s == "null" or s == "nil":
+        return None
+    if c in "iInN":  # inf, infinity, nan in any case, like Rust's f64 parser
+        return _evt_float_or_text(s)
+    return s
+
+
+def _evt_float_or_text(s: str) -> Any:
+    # Python's float() accepts more than Rust's f64 parser only through '_' separators and
+    # non-ASCII digits; excluding those makes the two grammars the same.
+    if s.isascii() and "_" not in s:
+        try:
+            return float(s)
+        except ValueError:
+            pass
+    return s

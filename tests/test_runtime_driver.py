@@ -1,0 +1,559 @@
+"""vpl_runtime.driver: command line, incremental read loop, rejects, summary, exit statuses."""
+
+import io
+import json
+import os
+import queue
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vpl_runtime.driver import (
+    BuildFn,
+    CloseFn,
+    EmitterFactory,
+    Fields,
+    Instrument,
+    PushFn,
+    run_module,
+)
+
+# ---------------------------------------------------------------------------------------------
+# A fake compiled program: stream Echo emits every event, with its type.
+
+
+class Echo:
+    """Build function of a pipeline `stream Echo = * .emit(type, fields...)`."""
+
+    def __init__(
+        self,
+        fail_on: str | None = None,
+        interrupt_on: str | None = None,
+        on_close: Callable[[Callable[[int, Fields], None]], None] | None = None,
+    ) -> None:
+        self.fail_on = fail_on
+        self.interrupt_on = interrupt_on
+        self.on_close = on_close
+        self.pushed: list[tuple[str, int, Fields]] = []
+        self.closed = 0
+        self.built = 0
+
+    def __call__(
+        self, make_emitter: EmitterFactory, instrument: Instrument | None
+    ) -> tuple[PushFn, CloseFn]:
+        self.built += 1
+        emit = make_emitter("Echo")
+
+        def entry(timestamp: int, fields: Fields) -> None:
+            emit(timestamp, fields)
+
+        stream = entry if instrument is None else instrument("Echo", entry)
+
+        def push(event_type: str, timestamp: int, fields: Fields) -> None:
+            self.pushed.append((event_type, timestamp, fields))
+            if event_type == self.fail_on:
+                raise ValueError(f"boom on {event_type}")
+            if event_type == self.interrupt_on:
+                raise KeyboardInterrupt
+            stream(timestamp, {"type": event_type, **fields})
+
+        def close() -> None:
+            self.closed += 1
+            if self.on_close is not None:
+                self.on_close(emit)
+
+        return push, close
+
+
+def run(
+    tmp_path: Path, build: BuildFn, *args: str, dead_letter: bool = False
+) -> tuple[int, list[dict[str, Any]], Path]:
+    """Run in-process with --output; return the status, the parsed output lines, the output."""
+    out = tmp_path / "out.jsonl"
+    argv = [*args, "--output", str(out)]
+    if dead_letter:
+        argv += ["--dead-letter", str(tmp_path / "dead.txt")]
+    status = run_module(build, argv, program="echo.vpl")
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return status, lines, out
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> str:
+    path = tmp_path / name
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return str(path)
+
+
+def summary(err: str) -> str:
+    return err.rstrip("\n").splitlines()[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Normal runs
+
+
+def test_conformance_068_style_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(
+        tmp_path,
+        "in.evt",
+        textwrap.dedent(
+            """\
+            # comment
+            // also a comment
+            BATCH 50
+            P(1, "x")
+            @100ms P(2, "y")
+            P(3, "z")
+            @2s {"event_type": "P", "data": {"field_0": 4, "field_1": "w"}}
+            BATCH 3000
+            P(5, "v")
+            @1m P(6, "u")
+            @7 P(7, "t")
+            """
+        ),
+    )
+    build = Echo()
+    status, lines, _ = run(tmp_path, build, src)
+    assert status == 0
+    assert [(line["timestamp"], line["fields"]["field_0"]) for line in lines] == [
+        (50, 1), (100, 2), (50, 3), (2000, 4), (3000, 5), (60000, 6), (7, 7)
+    ]  # fmt: skip
+    assert lines[0] == {
+        "stream": "Echo",
+        "timestamp": 50,
+        "fields": {"type": "P", "field_0": 1, "field_1": "x"},
+    }
+    assert build.built == 1 and build.closed == 1
+    assert capsys.readouterr().err == "events in: 7, processed: 7, rejected: 0\n"
+
+
+def test_exact_output_bytes(tmp_path: Path) -> None:
+    src = write(tmp_path, "in.jsonl", '{"event_type": "T", "timestamp": 5, "fields": {"a": 1.0}}\n')
+    _, _, out = run(tmp_path, Echo(), src)
+    assert out.read_bytes() == (
+        b'{"stream": "Echo", "timestamp": 5, "fields": {"type": "T", "a": 1.0}}\n'
+    )
+
+
+def test_lone_surrogate_is_written_as_its_json_escape(tmp_path: Path) -> None:
+    src = write(tmp_path, "in.jsonl", '{"event_type": "T", "fields": {"s": "a\\ud800b"}}\n')
+    status, lines, out = run(tmp_path, Echo(), src)
+    assert status == 0
+    assert b'"s": "a\\ud800b"' in out.read_bytes()
+    assert lines[0]["fields"]["s"] == "a\ud800b"
+
+
+def test_stdout_is_the_default_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", "E { a: 1 }\n")
+    assert run_module(Echo(), [src], program="echo.vpl") == 0
+    captured = capsys.readouterr()
+    assert captured.out == '{"stream": "Echo", "timestamp": 0, "fields": {"type": "E", "a": 1}}\n'
+    assert captured.err == "events in: 1, processed: 1, rejected: 0\n"
+
+
+def test_no_input_and_dash_read_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in ([], ["-"]):
+        stdin = io.TextIOWrapper(io.BytesIO(b"BATCH 9\nS(1)\nbad\n"), encoding="utf-8")
+        monkeypatch.setattr(sys, "stdin", stdin)
+        status, lines, _ = run(tmp_path, Echo(), *argv)
+        assert status == 3
+        assert [line["fields"] for line in lines] == [{"type": "S", "field_0": 1}]
+        assert lines[0]["timestamp"] == 9
+        err = capsys.readouterr().err
+        assert err.startswith("<stdin>:3: not an event")
+        assert summary(err) == "events in: 2, processed: 1, rejected: 1"
+
+
+def test_several_inputs_in_order_with_stdin_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path, "a.evt", "BATCH 100\nA(1)\n")
+    second = write(tmp_path, "b.evt", "B(2)\noops\n")
+    stdin = io.TextIOWrapper(io.BytesIO(b"\n\nS(3)\nBATCH 5\nS(4)\n"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    build = Echo()
+    status, lines, _ = run(tmp_path, build, first, "-", second)
+    # The batch time restarts at 0 for every input; line numbers too.
+    assert [(e[0], e[1]) for e in build.pushed] == [("A", 100), ("S", 0), ("S", 5), ("B", 0)]
+    assert [line["fields"]["type"] for line in lines] == ["A", "S", "S", "B"]
+    err = capsys.readouterr().err
+    assert f"{second}:2: not an event" in err
+    assert summary(err) == "events in: 5, processed: 4, rejected: 1"
+    assert status == 3
+    assert build.closed == 1
+
+
+def test_close_flushes_after_all_inputs(tmp_path: Path) -> None:
+    def flush_window(emit: Callable[[int, Fields], None]) -> None:
+        emit(999, {"window": "end"})
+
+    first = write(tmp_path, "a.evt", "A(1)\n")
+    second = write(tmp_path, "b.evt", "B(2)\n")
+    status, lines, _ = run(tmp_path, Echo(on_close=flush_window), first, second)
+    assert status == 0
+    assert [line["timestamp"] for line in lines] == [0, 0, 999]
+    assert lines[-1]["fields"] == {"window": "end"}
+
+
+def test_crlf_bom_and_missing_final_newline(tmp_path: Path) -> None:
+    src = write(tmp_path, "in.evt", b'\xef\xbb\xbfA(1)\r\n\r\nB { s: "x" }')
+    build = Echo()
+    status, _, _ = run(tmp_path, build, src)
+    assert status == 0
+    assert build.pushed == [("A", 0, {"field_0": 1}), ("B", 0, {"s": "x"})]
+
+
+def test_empty_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", "")
+    status, lines, _ = run(tmp_path, Echo(), src)
+    assert (status, lines) == (0, [])
+    assert capsys.readouterr().err == "events in: 0, processed: 0, rejected: 0\n"
+
+
+def test_big_input_across_chunks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Multi-byte characters and lines straddle the 64 KiB read chunks.
+    count = 30_000
+    body = "".join(f'E {{ i: {i}, s: "é☕{"x" * (i % 97)}" }}\n' for i in range(count))
+    src = write(tmp_path, "in.evt", body + "broken\n" + "E { i: -1 }")
+    build = Echo()
+    status, lines, _ = run(tmp_path, build, src)
+    assert status == 3
+    assert [line["fields"]["i"] for line in lines] == [*range(count), -1]
+    assert lines[5]["fields"]["s"] == "é☕xxxxx"
+    err = capsys.readouterr().err
+    assert f"{src}:{count + 1}: not an event" in err
+    assert summary(err) == f"events in: {count + 2}, processed: {count + 1}, rejected: 1"
+
+
+def test_memory_does_not_grow_with_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = '{"event_type": "T", "timestamp": 1, "fields": {"a": 1, "s": "some text"}}\n'
+    src = write(tmp_path, "in.jsonl", line * 100_000)  # 7.5 MB
+
+    def build(
+        make_emitter: EmitterFactory, instrument: Instrument | None
+    ) -> tuple[PushFn, CloseFn]:
+        return (lambda event_type, timestamp, fields: None), (lambda: None)
+
+    tracemalloc.start()
+    try:
+        assert run_module(build, [src, "--output", os.devnull], program="p.vpl") == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, peak
+    assert summary(capsys.readouterr().err) == "events in: 100000, processed: 100000, rejected: 0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rejected lines
+
+
+def test_rejected_lines_messages_dead_letter_and_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = (
+        b"# header\n"  # 1 ignored
+        b"A(1)\n"  # 2
+        b"@1h A(2)\n"  # 3 bad prefix
+        b"  \t garbage line\r\n"  # 4 not an event, kept verbatim with its \r
+        b"BATCH x\n"  # 5 bad BATCH
+        b'B { s: "caf\xc3\xa9" }\n'  # 6 valid UTF-8
+        b'B { s: "caf\xe9" }\n'  # 7 invalid UTF-8
+        b"BATCH 10\n"  # 8
+        b'{"event_type": "J", "fields": 3}\n'  # 9 fields not an object
+        b"@5s\n"  # 10 no event
+        b"C(3)"  # 11, no final newline
+    )
+    src = write(tmp_path, "in.evt", content)
+    build = Echo()
+    status, lines, _ = run(tmp_path, build, src, dead_letter=True)
+    assert status == 3
+    assert [(e[0], e[1]) for e in build.pushed] == [("A", 0), ("B", 0), ("C", 10)]
+    assert [line["fields"]["type"] for line in lines] == ["A", "B", "C"]
+    assert lines[1]["fields"]["s"] == "café"
+    err_lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ", 1)[0] for line in err_lines[:-1]] == [
+        f"{src}:3", f"{src}:4", f"{src}:5", f"{src}:7", f"{src}:9", f"{src}:10"
+    ]  # fmt: skip
+    assert err_lines[0] == (
+        f"{src}:3: invalid timing prefix '@1h' "
+        "(expected '@<digits>' followed by 'ms', 's', 'm' or nothing)"
+    )
+    assert err_lines[3] == f"{src}:7: invalid UTF-8 (byte 12 of the line)"
+    assert err_lines[-1] == "events in: 9, processed: 3, rejected: 6"
+    assert (tmp_path / "dead.txt").read_bytes() == (
+        b"@1h A(2)\n"
+        b"  \t garbage line\r\n"
+        b"BATCH x\n"
+        b'B { s: "caf\xe9" }\n'
+        b'{"event_type": "J", "fields": 3}\n'
+        b"@5s\n"
+    )
+
+
+def test_dead_letter_created_empty(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.txt"
+    dead.write_text("old content\n")
+    src = write(tmp_path, "in.evt", "A(1)\n")
+    status, _, _ = run(tmp_path, Echo(), src, dead_letter=True)
+    assert status == 0
+    assert dead.read_bytes() == b""
+
+
+def test_invalid_utf8_only_rejects_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write(tmp_path, "in.evt", b"A(1)\n\xff\xfe(2)\nA(3)\n")
+    build = Echo()
+    status, _, _ = run(tmp_path, build, src)
+    assert status == 3
+    assert [e[2] for e in build.pushed] == [{"field_0": 1}, {"field_0": 3}]
+    assert f"{src}:2: invalid UTF-8 (byte 1 of the line)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures
+
+
+def test_pipeline_failure_reports_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write(tmp_path, "in.evt", "A(1)\nbad\nBoom(2)\nA(3)\n")
+    status, lines, _ = run(tmp_path, Echo(fail_on="Boom"), src)
+    assert status == 4
+    assert [line["fields"]["type"] for line in lines] == ["A"]  # flushed before failing
+    err = capsys.readouterr().err
+    assert f"{src}:3: error: pipeline failed: ValueError: boom on Boom\n" in err
+    assert "Traceback (most recent call last)" in err
+    assert "events in" not in err
+
+
+def test_failure_in_close(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def failing_close(emit: Callable[[int, Fields], None]) -> None:
+        raise RuntimeError("flush failed")
+
+    src = write(tmp_path, "in.evt", "A(1)\n")
+    status, lines, _ = run(tmp_path, Echo(on_close=failing_close), src)
+    assert status == 4
+    assert len(lines) == 1
+    err = capsys.readouterr().err
+    assert f"{src}: error: pipeline failed at end of input: RuntimeError: flush failed" in err
+
+
+def test_failure_in_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def build(
+        make_emitter: EmitterFactory, instrument: Instrument | None
+    ) -> tuple[PushFn, CloseFn]:
+        raise TypeError("bad plan")
+
+    src = write(tmp_path, "in.evt", "A(1)\n")
+    status, _, _ = run(tmp_path, build, src)
+    assert status == 4
+    err = capsys.readouterr().err
+    assert "echo.vpl: error: pipeline failed during setup: TypeError: bad plan" in err
+
+
+def test_keyboard_interrupt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", "A(1)\nx\nStop(2)\nA(3)\n")
+    build = Echo(interrupt_on="Stop")
+    status, lines, _ = run(tmp_path, build, src)
+    assert status == 130
+    assert len(lines) == 1
+    assert build.closed == 0
+    assert summary(capsys.readouterr().err) == "events in: 3, processed: 2, rejected: 1"
+
+
+def test_input_that_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", "A(1)\n")
+    later = tmp_path / "later.evt"
+    later.write_text("B(1)\n")
+
+    def must_not_close(emit: Callable[[int, Fields], None]) -> None:
+        raise AssertionError("close must not run after a read failure")
+
+    echo = Echo(on_close=must_not_close)
+
+    def build_and_remove(
+        make_emitter: EmitterFactory, instrument: Instrument | None
+    ) -> tuple[PushFn, CloseFn]:
+        push, close = echo(make_emitter, instrument)
+
+        def push_then_remove(event_type: str, timestamp: int, fields: Fields) -> None:
+            push(event_type, timestamp, fields)
+            later.unlink()  # it existed when the command line was checked
+
+        return push_then_remove, close
+
+    status, lines, _ = run(tmp_path, build_and_remove, src, str(later))
+    assert status == 1
+    assert len(lines) == 1
+    err = capsys.readouterr().err
+    assert f"{later}: error: cannot read input: No such file or directory\n" in err
+    assert summary(err) == "events in: 1, processed: 1, rejected: 0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_module(Echo(), ["--no-such-option"], program="echo.vpl") == 2
+    assert run_module(Echo(), [str(tmp_path / "missing.evt")], program="echo.vpl") == 2
+    assert "cannot read input" in capsys.readouterr().err
+    assert run_module(Echo(), [str(tmp_path)], program="echo.vpl") == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert run_module(Echo(), ["--output", str(tmp_path / "no" / "dir")], program="e.vpl") == 2
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_module(Echo(), ["--help"], program="echo.vpl") == 0
+    help_text = capsys.readouterr().out
+    assert "echo.vpl" in help_text and "--dead-letter" in help_text and "--stats" in help_text
+
+
+def test_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", "A(1)\nA(2)\nbad\nA(3)\n")
+    status, lines, _ = run(tmp_path, Echo(), src, "--stats")
+    assert status == 3 and len(lines) == 3
+    err = capsys.readouterr().err.splitlines()
+    table_start = next(i for i, line in enumerate(err) if line.startswith("stats: wall time"))
+    header, echo, total = err[table_start + 1 : table_start + 4]
+    assert header.split() == ["stream", "events", "in", "lines", "out", "events/s"]
+    assert echo.split()[:3] == ["Echo", "3", "3"]
+    assert total.split()[:3] == ["(input)", "3", "-"]
+    assert len(header) == len(echo) == len(total)  # aligned columns
+    assert err[-1] == "events in: 4, processed: 3, rejected: 1"
+
+
+def test_without_stats_no_instrument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[Instrument | None] = []
+
+    def build(
+        make_emitter: EmitterFactory, instrument: Instrument | None
+    ) -> tuple[PushFn, CloseFn]:
+        seen.append(instrument)
+        return (lambda event_type, timestamp, fields: None), (lambda: None)
+
+    src = write(tmp_path, "in.evt", "A(1)\n")
+    run(tmp_path, build, src)
+    run(tmp_path, build, src, "--stats")
+    assert seen[0] is None and callable(seen[1])
+    assert "stats:" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# As a real process: incremental output, pipes
+
+
+MODULE = """\
+import sys
+from vpl_runtime.driver import run_module
+
+def _build(make_emitter, instrument):
+    emit = make_emitter("Echo")
+    def push(event_type, timestamp, fields):
+        emit(timestamp, {"type": event_type, **fields})
+    return push, lambda: None
+
+sys.exit(run_module(_build, program="echo.vpl"))
+"""
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Path:
+    path = tmp_path / "echo.py"
+    path.write_text(MODULE)
+    return path
+
+
+def reader_thread(stream: Any) -> "queue.Queue[bytes]":
+    lines: queue.Queue[bytes] = queue.Queue()
+
+    def pump() -> None:
+        for line in iter(stream.readline, b""):
+            lines.put(line)
+        lines.put(b"")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+@pytest.fixture
+def process(module: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, str(module)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def test_live_stdin_gets_output_before_eof(process: subprocess.Popen[bytes]) -> None:
+    assert process.stdin is not None and process.stdout is not None
+    out = reader_thread(process.stdout)
+    for i in range(3):
+        process.stdin.write(f"@{i}s Tick(".encode())  # a partial line: no output yet
+        process.stdin.flush()
+        time.sleep(0.1)
+        assert out.empty()
+        process.stdin.write(f"{i})\n".encode())
+        process.stdin.flush()
+        line = out.get(timeout=20)  # arrives while stdin is still open
+        assert json.loads(line) == {
+            "stream": "Echo",
+            "timestamp": i * 1000,
+            "fields": {"type": "Tick", "field_0": i},
+        }
+    process.stdin.close()
+    assert out.get(timeout=20) == b""
+    assert process.wait(timeout=20) == 0
+    assert process.stderr is not None
+    assert process.stderr.read() == b"events in: 3, processed: 3, rejected: 0\n"
+
+
+def test_closed_stdout_exits_quietly(module: Path, tmp_path: Path) -> None:
+    src = write(tmp_path, "in.evt", "E { a: 1 }\n" * 200_000)
+    proc = subprocess.Popen(
+        [sys.executable, str(module), src], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b'{"stream": "Echo"')
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert err == b""
+
+
+def test_stdin_dash_as_a_process(module: Path, tmp_path: Path) -> None:
+    src = write(tmp_path, "in.evt", "F(1)\n")
+    result = subprocess.run(
+        [sys.executable, str(module), "-", src],
+        input=b"S(1)\nnot an event\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3
+    assert [json.loads(line)["fields"]["type"] for line in result.stdout.splitlines()] == ["S", "F"]
+    assert result.stderr.decode().splitlines() == [
+        "<stdin>:2: not an event (expected 'Type { name: value, ... }', 'Type(value, ...)' "
+        "or a JSON object): 'not an event'",
+        "events in: 3, processed: 2, rejected: 1",
+    ]
