@@ -155,7 +155,13 @@ def _imports(uses: set[str]) -> list[str]:
     by_module: dict[str, set[str]] = {"vpl_runtime.driver": set(_DRIVER_NAMES)}
     for name in uses:
         by_module.setdefault(_module_of(name), set()).add(name)
-    lines = ["import sys", "from collections.abc import Callable, Sequence", "from typing import Any"]
+    lines = [
+        "import sys",
+        "from collections.abc import Callable, Sequence",
+        "from functools import partial",
+        "from typing import Any",
+        "",
+    ]
     for module in sorted(by_module):
         if module == "collections":
             lines.insert(1, f"from collections import {', '.join(sorted(by_module[module]))}")
