@@ -14,14 +14,13 @@ accumulators (no event buffer); sliding windows and the rarer shapes buffer even
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vplc import model
 from vplc.aggregates import AggregateCode
-import re
-
 from vplc.expressions import NOT_CONSTANT, ExprCompiler
 from vplc.model import WindowKind
 from vplc.names import comment_text, mangle, py_literal
@@ -143,9 +142,7 @@ class StreamCodegen:
         shape = self.shape
         emit_name = self.name("emit")
         if any(isinstance(op, model.Emit) for op in self.stream.ops):
-            self.state_vars.append(
-                f"{emit_name} = make_emitter({py_literal(self.stream.name)})"
-            )
+            self.state_vars.append(f"{emit_name} = make_emitter({py_literal(self.stream.name)})")
         if shape.window is None and shape.aggregate is None:
             self.function(self.name("stream"), self.ops_then_deliver(shape.pre))
         else:
@@ -210,7 +207,9 @@ class StreamCodegen:
             case model.Print(args=args):
                 self.uses.add("vpl_print")
                 values = ", ".join(c.value(a) for a in args)
-                return [f"vpl_print({py_literal(self.stream.name)}, f, ({values}{',' if args else ''}))"]
+                return [
+                    f"vpl_print({py_literal(self.stream.name)}, f, ({values}{',' if args else ''}))"
+                ]
             case model.Log(level=level, message=message, data=data):
                 self.uses.add("vpl_log")
                 parts = [c.value(e) if e is not None else "None" for e in (level, message, data)]
@@ -224,7 +223,12 @@ class StreamCodegen:
                 else:
                     self.uses.add("key_of")
                     key_code = f"key_of({c.value(key)})"
-                return [f"key = {key_code}", f"if key in {seen}:", f"    {drop}", f"{seen}.add(key)"]
+                return [
+                    f"key = {key_code}",
+                    f"if key in {seen}:",
+                    f"    {drop}",
+                    f"{seen}.add(key)",
+                ]
             case model.Limit(count=count):
                 if count <= 0:
                     return [drop]
@@ -288,7 +292,9 @@ class StreamCodegen:
         window = self.shape.window
         assert window is not None
         base = [("n", "int", "0"), ("ts", "int", "0"), ("key", "Any", "key")]
-        self.out.classes.append(_state_class(cls, f"One open window of stream {self.stream.name!r}.", base + slots))
+        self.out.classes.append(
+            _state_class(cls, f"One open window of stream {self.stream.name!r}.", base + slots)
+        )
         if self.shape.window_key is None:
             self.uses.add("MISSING")
             self.state_vars.append(f"{self.name('window')} = {cls}(MISSING)")
@@ -369,7 +375,8 @@ class StreamCodegen:
         lines = [self.origin(window), *self.lookup_window(cls)]
         match window.kind:
             case WindowKind.SLIDING_COUNT:
-                return lines + [
+                return [
+                    *lines,
                     "w.buf.append((ts, f))",
                     "w.since += 1",
                     f"if w.since >= {window.slide} and len(w.buf) == {window.size}:",
@@ -401,7 +408,12 @@ class StreamCodegen:
                     *add,
                 ]
             case WindowKind.SESSION:
-                return [f"if w.n and ts - w.last > {window.size}:", *indent(close), *add, "w.last = ts"]
+                return [
+                    f"if w.n and ts - w.last > {window.size}:",
+                    *indent(close),
+                    *add,
+                    "w.last = ts",
+                ]
         raise AssertionError(window.kind)
 
     def flush_function(self, emit: Callable[[str], Lines], guard: bool = True) -> None:

@@ -122,7 +122,9 @@ class ExprCompiler:
                     return self.missing()
                 if op in (BinaryOp.RANGE, BinaryOp.RANGE_INCLUSIVE):
                     inclusive = op is BinaryOp.RANGE_INCLUSIVE
-                    return self.call("v_range", self.value(left), self.value(right), repr(inclusive))
+                    return self.call(
+                        "v_range", self.value(left), self.value(right), repr(inclusive)
+                    )
                 return self.call(_BINARY_FUNCTIONS[op], self.value(left), self.value(right))
             case Unary(op=op, operand=operand):
                 if op is UnaryOp.NEG:
@@ -249,13 +251,15 @@ class ExprCompiler:
         self.uses.add("MISSING")
         if is_number:
             self.uses.add("NUMERIC")
+            subject_code = self.value(subject)
             return (
-                f"((({temp} := {self.value(subject)}).__class__ in NUMERIC and {temp} != {lit_code})"
+                f"((({temp} := {subject_code}).__class__ in NUMERIC and {temp} != {lit_code})"
                 f" or ({temp}.__class__ not in NUMERIC and {temp} is not MISSING))"
             )
         if isinstance(lit, (str, bool)) or lit is None:
-            identity = "!=" if isinstance(lit, str) else "is not"
-            return f"(({temp} := {self.value(subject)}) is not MISSING and {temp} {identity} {lit_code})"
+            differs = "!=" if isinstance(lit, str) else "is not"
+            subject_code = self.value(subject)
+            return f"(({temp} := {subject_code}) is not MISSING and {temp} {differs} {lit_code})"
         return None
 
     def subject(self, e: Expr) -> str:
@@ -318,7 +322,7 @@ def evaluate_constant(e: Expr, constants: Mapping[str, Any]) -> Any:
     namespace: dict[str, Any] = {"_no_event": {}}
     for module in RUNTIME_MODULES:
         namespace.update(vars(__import__(f"vpl_runtime.{module}", fromlist=["_"])))
-    return eval(code, namespace)  # noqa: S307 - code built from repr'd literals only
+    return eval(code, namespace)
 
 
 # ---------------------------------------------------------------------------------------

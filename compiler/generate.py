@@ -17,14 +17,23 @@ from black.mode import Mode, TargetVersion
 
 from vplc import __version__
 from vplc.codegen import StreamCodegen
-from vplc.expressions import ExprCompiler, RUNTIME_MODULES
+from vplc.expressions import RUNTIME_MODULES, ExprCompiler
 from vplc.names import mangle, py_literal
 from vplc.plan import Plan, Route
 from vplc.syntax import Expr
 
 # Names that generated code takes from the standard library or the driver.
 _STDLIB = {"deque": "collections"}
-_DRIVER_NAMES = ("CloseFn", "EmitFn", "EmitterFactory", "Fields", "Instrument", "PushFn", "StreamFn", "run_module")
+_DRIVER_NAMES = (
+    "CloseFn",
+    "EmitFn",
+    "EmitterFactory",
+    "Fields",
+    "Instrument",
+    "PushFn",
+    "StreamFn",
+    "run_module",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,9 @@ def _route_target_name(route: Route) -> str:
 def _route_view(plan: Plan, route: Route, uses: set[str]) -> RouteView:
     compiler = ExprCompiler(plan.constants, uses)
     targets = tuple(
-        TargetView(mangle("entry", t.stream), _admission(compiler, t.filters) if t.filters else None)
+        TargetView(
+            mangle("entry", t.stream), _admission(compiler, t.filters) if t.filters else None
+        )
         for t in route.targets
     )
     return RouteView(
@@ -200,4 +211,3 @@ def _template() -> jinja2.Template:
     )
     template: jinja2.Template = env.get_template("module.py.j2")
     return template
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 from vplc.diagnostics import Diagnostic
 from vplc.syntax import Call, Expr, Span
@@ -186,21 +185,21 @@ class Concurrent:
     origin: Origin
 
 
-StreamOp = Union[
-    Where,
-    Select,
-    Emit,
-    Print,
-    Log,
-    PartitionBy,
-    Window,
-    Aggregate,
-    Distinct,
-    Limit,
-    Watermark,
-    AllowedLateness,
-    Concurrent,
-]
+StreamOp = (
+    Where
+    | Select
+    | Emit
+    | Print
+    | Log
+    | PartitionBy
+    | Window
+    | Aggregate
+    | Distinct
+    | Limit
+    | Watermark
+    | AllowedLateness
+    | Concurrent
+)
 
 
 # ---------------------------------------------------------------------------------------

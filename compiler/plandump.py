@@ -69,6 +69,3 @@ def _value(value: object) -> str:
         return py_literal(value)
     except TypeError:
         return "MISSING"
-
-
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +163,9 @@ class MapLit:
     span: Span
 
 
-Expr = Union[
-    Literal, Name, Binary, Unary, Call, Index, Slice, Attribute, IfExpr, ArrayLit, MapLit
-]
+Expr = (
+    Literal | Name | Binary | Unary | Call | Index | Slice | Attribute | IfExpr | ArrayLit | MapLit
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,7 +219,7 @@ class Merge:
     span: Span
 
 
-Source = Union[SourceName, Merge]
+Source = SourceName | Merge
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,7 +253,7 @@ class TupleType:
     span: Span
 
 
-TypeExpr = Union[NamedType, ListType, MapType, TupleType]
+TypeExpr = NamedType | ListType | MapType | TupleType
 
 
 # ---------------------------------------------------------------------------------------
@@ -330,7 +329,7 @@ class StreamDecl:
     span: Span
 
 
-Statement = Union[EventDecl, ContextDecl, ConstDecl, Assign, StreamDecl]
+Statement = EventDecl | ContextDecl | ConstDecl | Assign | StreamDecl
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ def v_map(keys: tuple[str, ...], *items: Any) -> Any:
     for item in items:
         if item is MISSING:
             return MISSING
-    return dict(zip(keys, items))
+    return dict(zip(keys, items, strict=False))
 
 
 def vpl_print(stream: str, fields: dict[str, Any], values: tuple[Any, ...]) -> None:

@@ -13,7 +13,7 @@ def same_value(expected: Any, actual: Any, tolerance: float = 0.0) -> bool:
         return expected == actual or abs(expected - actual) <= tolerance
     if isinstance(expected, list):
         return len(expected) == len(actual) and all(
-            same_value(e, a, tolerance) for e, a in zip(expected, actual)
+            same_value(e, a, tolerance) for e, a in zip(expected, actual, strict=False)
         )
     if isinstance(expected, dict):
         return expected.keys() == actual.keys() and all(
@@ -39,7 +39,7 @@ def diff_outputs(expected: str, actual: str, tolerance: float = 0.0) -> str | No
         return f"streams differ: expected {sorted(want)}, got {sorted(got)}\n{actual}"
     for stream, lines in want.items():
         if len(lines) != len(got[stream]) or not all(
-            same_value(e, a, tolerance) for e, a in zip(lines, got[stream])
+            same_value(e, a, tolerance) for e, a in zip(lines, got[stream], strict=False)
         ):
             shown = "\n".join(json.dumps(x) for x in got[stream])
             wanted = "\n".join(json.dumps(x) for x in lines)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-
+import tomllib
 from jsoncompare import diff_outputs
+
 from vplc.diagnostics import CompileError
 from vplc.pipeline import compile_source
 
@@ -68,13 +68,15 @@ def test_conformance(case: Path, tmp_path: Path) -> None:
 
 def _expect_error(case: Path, source: str) -> None:
     expected = dict(
-        line.split(": ", 1) for line in (case / "expected_error.txt").read_text().splitlines() if ": " in line
+        line.split(": ", 1)
+        for line in (case / "expected_error.txt").read_text().splitlines()
+        if ": " in line
     )
     with pytest.raises(CompileError) as info:
         compile_source(source, "program.vpl")
     errors = [d for d in info.value.diagnostics if d.is_error]
     lines = {int(expected["line"]), int(expected["statement_line"])}
     found = [(d.code, d.span.line) for d in errors]
-    assert any(code == expected["kind"] and line in lines for code, line in found), (
-        f"expected {expected['kind']} at line {sorted(lines)}, got {found}"
-    )
+    assert any(
+        code == expected["kind"] and line in lines for code, line in found
+    ), f"expected {expected['kind']} at line {sorted(lines)}, got {found}"

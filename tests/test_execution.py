@@ -75,7 +75,12 @@ def test_session_windows_per_partition_flush_in_first_seen_order() -> None:
     program = """
     stream S = T .partition_by(u) .window(session: 3s) .aggregate(n: count()) .emit(u: u, n: n)
     """
-    events = [("T", 0, {"u": "b"}), ("T", 1000, {"u": "a"}), ("T", 3000, {"u": "b"}), ("T", 9000, {"u": "a"})]
+    events = [
+        ("T", 0, {"u": "b"}),
+        ("T", 1000, {"u": "a"}),
+        ("T", 3000, {"u": "b"}),
+        ("T", 9000, {"u": "a"}),
+    ]
     assert of(run(program, events), "S") == [
         (1000, {"u": "a", "n": 1}),
         (3000, {"u": "b", "n": 2}),
@@ -84,7 +89,9 @@ def test_session_windows_per_partition_flush_in_first_seen_order() -> None:
 
 
 def test_partition_keys_one_and_one_point_zero_are_the_same() -> None:
-    program = "stream S = T .partition_by(k) .window(2) .aggregate(n: count()) .emit(p: _partition, n: n)"
+    program = (
+        "stream S = T .partition_by(k) .window(2) .aggregate(n: count()) .emit(p: _partition, n: n)"
+    )
     out = of(run(program, [("T", 0, {"k": 1}), ("T", 1, {"k": 1.0})]), "S")
     assert out == [(1, {"p": "1", "n": 2})]
 
@@ -157,14 +164,26 @@ def test_aggregate_functions_skip_non_numbers() -> None:
     [(ts, fields)] = of(run(program, events), "S")
     assert ts == 3
     assert fields == {
-        "s": 6.0, "a": 3.0, "lo": 2.0, "hi": 4.0, "sd": 2.0 ** 0.5, "f": 2, "l": 4.0,
-        "d": 3, "c": [2, "x", 4.0], "p": 3.0, "e": 3.0, "n": 4,
+        "s": 6.0,
+        "a": 3.0,
+        "lo": 2.0,
+        "hi": 4.0,
+        "sd": 2.0**0.5,
+        "f": 2,
+        "l": 4.0,
+        "d": 3,
+        "c": [2, "x", 4.0],
+        "p": 3.0,
+        "e": 3.0,
+        "n": 4,
     }
 
 
 def test_empty_numeric_aggregates_are_null() -> None:
     program = "stream S = T .window(1) .aggregate(a: avg(v), lo: min(v), sd: stddev(v), s: sum(v)) .emit(a: a, lo: lo, sd: sd, s: s)"
-    assert of(run(program, [("T", 0, {})]), "S") == [(0, {"a": None, "lo": None, "sd": None, "s": 0.0})]
+    assert of(run(program, [("T", 0, {})]), "S") == [
+        (0, {"a": None, "lo": None, "sd": None, "s": 0.0})
+    ]
 
 
 def test_allowed_lateness_drops_events_older_than_watermark_minus_lateness() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from vplc.diagnostics import CompileError, format_all
-from vplc.pipeline import analyse
 from vplc.generate import generate_module
+from vplc.pipeline import analyse
 from vplc.plandump import dump_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,11 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
     if not (case / "events.evt").exists():
         with pytest.raises(CompileError) as info:
             analyse(source, "program.vpl")
-        _check(case / "stderr.txt", format_all(info.value.diagnostics, "program.vpl", source) + "\n", update)
+        _check(
+            case / "stderr.txt",
+            format_all(info.value.diagnostics, "program.vpl", source) + "\n",
+            update,
+        )
         return
     compiled = analyse(source, "program.vpl")
     module = generate_module(compiled.plan)
