@@ -30,6 +30,16 @@ _COUNTED = {AggFunc.AVG, AggFunc.MIN, AggFunc.MAX, AggFunc.STDDEV}
 
 
 @dataclass(frozen=True, slots=True)
+class Slot:
+    """One attribute of a window's or a batch's state."""
+
+    name: str
+    type: str
+    init: str
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Accumulator:
     call: model.AggCall
     slot: str  # attribute name of its state
@@ -95,14 +105,15 @@ class AggregateCode:
 
     # -- state ---------------------------------------------------------------------------
 
-    def slots(self) -> list[tuple[str, str, str]]:
-        """(attribute, type, initial value) of every accumulator attribute."""
-        slots: list[tuple[str, str, str]] = []
+    def slots(self) -> list[Slot]:
+        """Every accumulator attribute, with a comment saying what it holds."""
+        slots: list[Slot] = []
         for group in self.groups:
+            arg = unparse(group.expr)
             if group.counted:
-                slots.append((f"count{group.index}", "int", "0"))
+                slots.append(Slot(f"count{group.index}", "int", "0", f"numbers seen in {arg}"))
             if group.keeps_values:
-                slots.append((f"values{group.index}", "list[Any]", "[]"))
+                slots.append(Slot(f"values{group.index}", "list[Any]", "[]", f"numbers of {arg}"))
         for acc in self.accumulators.values():
             slots.extend(_slots_of(acc))
         return slots
@@ -157,27 +168,32 @@ def _call_key(call: model.AggCall) -> str:
     return unparse(call.call)
 
 
-def _slots_of(acc: Accumulator) -> list[tuple[str, str, str]]:
-    s = acc.slot
+def _slots_of(acc: Accumulator) -> list[Slot]:
+    s, what = acc.slot, unparse(acc.call.call)
     match acc.call.func:
         case AggFunc.COUNT | AggFunc.PERCENTILE:
             return []
-        case AggFunc.SUM | AggFunc.AVG:
-            return [(s, "float", "0.0")]
+        case AggFunc.SUM:
+            return [Slot(s, "float", "0.0", what)]
+        case AggFunc.AVG:
+            return [Slot(s, "float", "0.0", f"{what}: running sum")]
         case AggFunc.MIN:
-            return [(s, "Any", 'float("inf")')]
+            return [Slot(s, "Any", 'float("inf")', what)]
         case AggFunc.MAX:
-            return [(s, "Any", 'float("-inf")')]
+            return [Slot(s, "Any", 'float("-inf")', what)]
         case AggFunc.STDDEV:
-            return [(f"{s}mean", "float", "0.0"), (f"{s}m2", "float", "0.0")]
+            return [
+                Slot(f"{s}mean", "float", "0.0", f"{what}: Welford mean"),
+                Slot(f"{s}m2", "float", "0.0", f"{what}: Welford sum of squares"),
+            ]
         case AggFunc.FIRST | AggFunc.LAST:
-            return [(s, "Any", "None")]
+            return [Slot(s, "Any", "None", what)]
         case AggFunc.COUNT_DISTINCT:
-            return [(s, "set[Any]", "set()")]
+            return [Slot(s, "set[Any]", "set()", f"{what}: keys seen")]
         case AggFunc.EMA:
-            return [(s, "float | None", "None")]
+            return [Slot(s, "float | None", "None", what)]
         case AggFunc.COLLECT:
-            return [(s, "list[Any]", "[]")]
+            return [Slot(s, "list[Any]", "[]", what)]
     raise AssertionError(acc.call.func)
 
 

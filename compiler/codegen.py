@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vplc import model
-from vplc.aggregates import AggregateCode
+from vplc.aggregates import AggregateCode, Slot
 from vplc.expressions import NOT_CONSTANT, ExprCompiler
 from vplc.model import WindowKind
 from vplc.names import comment_text, mangle, py_literal
@@ -119,6 +119,7 @@ class StreamCodegen:
         self.state_vars: list[str] = []  # declarations inside _build
         self.rebound: list[str] = []  # state variables that functions reassign (nonlocal)
         self._temps = 0
+        self._outs = 0
 
     # -- names ---------------------------------------------------------------------------
 
@@ -133,8 +134,10 @@ class StreamCodegen:
         return f"t{self._temps}"
 
     def origin(self, op: model.StreamOp) -> str:
+        """`# file:line:col .op(args)`: the op's source on one line, as a comment."""
         o = op.origin
-        return comment_text(f"# {self.filename}:{o.line}:{o.column} {o.text}")
+        text = re.sub(r"\(\s+", "(", re.sub(r",?\s+\)", ")", o.text))
+        return comment_text(f"# {self.filename}:{o.line}:{o.column} {text}")
 
     # -- the stream ----------------------------------------------------------------------
 
@@ -275,23 +278,26 @@ class StreamCodegen:
         return self.general_fields(items, c)
 
     def general_fields(self, items: tuple[model.Item, ...], c: ExprCompiler) -> Lines:
-        lines = ["out: Fields = {}"]
+        # Each op gets its own dict name: mypy rejects a second annotation of one name.
+        self._outs += 1
+        out = f"out{self._outs}"
+        lines = [f"{out}: Fields = {{}}"]
         for item in items:
             c.uses.add("MISSING")
             lines += [
                 f"if (value := {c.value(item.value)}) is not MISSING:",
-                f"    out[{py_literal(item.name)}] = value",
+                f"    {out}[{py_literal(item.name)}] = value",
             ]
-        return [*lines, "f = out"]
+        return [*lines, f"f = {out}"]
 
     # -- windows -------------------------------------------------------------------------
 
-    def window_state(self, slots: list[tuple[str, str, str]]) -> str:
+    def window_state(self, slots: list[Slot]) -> str:
         """Declare the window state (one per partition) and return the class name."""
         cls = self.name("Window")
         window = self.shape.window
         assert window is not None
-        base = [("n", "int", "0"), ("ts", "int", "0"), ("key", "Any", "key")]
+        base = _BASE_SLOTS
         self.out.classes.append(
             _state_class(cls, f"One open window of stream {self.stream.name!r}.", base + slots)
         )
@@ -302,33 +308,33 @@ class StreamCodegen:
             self.state_vars.append(f"{self.name('windows')}: dict[Any, {cls}] = {{}}")
         return cls
 
-    def window_slots(self) -> list[tuple[str, str, str]]:
+    def window_slots(self) -> list[Slot]:
         window = self.shape.window
         assert window is not None
         match window.kind:
             case WindowKind.TUMBLING_TIME:
-                extra = [("start", "int", "0")]
+                extra = [Slot("start", "int", "0", "time of the window's first event")]
             case WindowKind.SESSION:
-                extra = [("last", "int", "0")]
+                extra = [Slot("last", "int", "0", "time of the session's latest event")]
             case WindowKind.SLIDING_COUNT:
                 self.uses.add("deque")
                 extra = [
-                    ("buf", "deque[tuple[int, Fields]]", f"deque(maxlen={window.size})"),
-                    ("since", "int", "0"),
+                    Slot("buf", "deque[tuple[int, Fields]]", f"deque(maxlen={window.size})"),
+                    Slot("since", "int", "0", "arrivals since the last emission"),
                 ]
             case WindowKind.SLIDING_TIME:
                 self.uses.add("deque")
                 extra = [
-                    ("buf", "deque[tuple[int, Fields]]", "deque()"),
-                    ("ordered", "bool", "True"),
-                    ("emitted", "bool", "False"),
-                    ("last_emit", "int", "0"),
-                    ("pending", "bool", "False"),
+                    Slot("buf", "deque[tuple[int, Fields]]", "deque()"),
+                    Slot("ordered", "bool", "True", "buf is in time order"),
+                    Slot("emitted", "bool", "False"),
+                    Slot("last_emit", "int", "0"),
+                    Slot("pending", "bool", "False", "an arrival since the last emission"),
                 ]
             case WindowKind.COUNT:
                 extra = []
         if window.kind in _TUMBLING and not self.shape.incremental:
-            extra.append(("buf", "list[tuple[int, Fields]]", "[]"))
+            extra.append(Slot("buf", "list[tuple[int, Fields]]", "[]"))
         return extra
 
     def lookup_window(self, cls: str) -> Lines:
@@ -482,7 +488,7 @@ class StreamCodegen:
                 _state_class(
                     cls,
                     f"Aggregates of stream {self.stream.name!r} over one batch.",
-                    [("n", "int", "0"), ("ts", "int", "0"), ("key", "Any", "key"), *agg.slots()],
+                    [*_BASE_SLOTS, *agg.slots()],
                 )
             )
             self.result_function(cls)
@@ -544,8 +550,15 @@ def _sliding_time_lines(window: model.Window, batch: str) -> Lines:
     ]
 
 
-def _state_class(name: str, doc: str, slots: list[tuple[str, str, str]]) -> str:
-    names = ", ".join(py_literal(s[0]) for s in slots)
+_BASE_SLOTS = [
+    Slot("n", "int", "0", "events in the window"),
+    Slot("ts", "int", "0", "time of the latest event"),
+    Slot("key", "Any", "key", "partition key value (MISSING: unpartitioned)"),
+]
+
+
+def _state_class(name: str, doc: str, slots: list[Slot]) -> str:
+    names = ", ".join(py_literal(s.name) for s in slots)
     lines = [
         f"class {name}:",
         f'    """{doc}"""',
@@ -553,6 +566,8 @@ def _state_class(name: str, doc: str, slots: list[tuple[str, str, str]]) -> str:
         f"    __slots__ = ({names},)",
         "",
         "    def __init__(self, key: Any) -> None:",
-        *(f"        self.{attr}: {typ} = {init}" for attr, typ, init in slots),
     ]
+    for s in slots:
+        comment = f"  # {comment_text(s.comment)}" if s.comment else ""
+        lines.append(f"        self.{s.name}: {s.type} = {s.init}{comment}")
     return "\n".join(lines)

@@ -330,6 +330,14 @@ def evaluate_constant(e: Expr, constants: Mapping[str, Any]) -> Any:
 
 
 def unparse(e: Expr) -> str:
+    """Canonical VPL text of `e`: fully parenthesised inside, no outer parentheses."""
+    text = _unparse(e)
+    if isinstance(e, (Binary, Unary, IfExpr)):
+        return text[1:-1]
+    return text
+
+
+def _unparse(e: Expr) -> str:
     match e:
         case Literal(kind=kind, value=value):
             if kind is LiteralKind.STR:
@@ -344,24 +352,24 @@ def unparse(e: Expr) -> str:
         case Name(name=name):
             return name
         case Binary(op=op, left=left, right=right):
-            return f"({unparse(left)} {op.value} {unparse(right)})"
+            return f"({_unparse(left)} {op.value} {_unparse(right)})"
         case Unary(op=op, operand=operand):
             space = " " if op is UnaryOp.NOT else ""
-            return f"({op.value}{space}{unparse(operand)})"
+            return f"({op.value}{space}{_unparse(operand)})"
         case Call(func=func, args=args):
             return f"{func}({', '.join(unparse(a) for a in args)})"
         case Index(target=target, index=index):
-            return f"{unparse(target)}[{unparse(index)}]"
+            return f"{_unparse(target)}[{_unparse(index)}]"
         case Slice(target=target, start=start, end=end):
-            lo = "" if start is None else unparse(start)
-            hi = "" if end is None else unparse(end)
-            return f"{unparse(target)}[{lo}:{hi}]"
+            lo = "" if start is None else _unparse(start)
+            hi = "" if end is None else _unparse(end)
+            return f"{_unparse(target)}[{lo}:{hi}]"
         case Attribute(target=target, name=name):
-            return f"{unparse(target)}.{name}"
+            return f"{_unparse(target)}.{name}"
         case IfExpr(cond=cond, then=then, otherwise=otherwise):
-            return f"(if {unparse(cond)} then {unparse(then)} else {unparse(otherwise)})"
+            return f"(if {_unparse(cond)} then {_unparse(then)} else {_unparse(otherwise)})"
         case ArrayLit(items=items):
-            return "[" + ", ".join(unparse(i) for i in items) + "]"
+            return "[" + ", ".join(_unparse(i) for i in items) + "]"
         case MapLit(items=items):
-            return "{" + ", ".join(f"{k}: {unparse(v)}" for k, v in items) + "}"
+            return "{" + ", ".join(f"{k}: {_unparse(v)}" for k, v in items) + "}"
     raise AssertionError(f"unhandled expression {e!r}")

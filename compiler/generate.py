@@ -6,7 +6,7 @@ ordered by declaration or sorted, and nothing depends on hashing or the clock.
 
 from __future__ import annotations
 
-import importlib
+import ast
 import importlib.resources
 from dataclasses import dataclass
 from functools import cache
@@ -183,20 +183,30 @@ def _imports(uses: set[str]) -> list[str]:
 
 @cache
 def _runtime_index() -> dict[str, str]:
+    """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
     for module in RUNTIME_MODULES:
         full = f"vpl_runtime.{module}"
-        for name in vars(importlib.import_module(full)):
-            if not name.startswith("_"):
-                index.setdefault(name, full)
+        source = importlib.resources.files("vpl_runtime").joinpath(f"{module}.py").read_text()
+        for name in _top_level_definitions(ast.parse(source)):
+            index.setdefault(name, full)
     return index
 
 
+def _top_level_definitions(tree: ast.Module) -> list[str]:
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return [n for n in names if not n.startswith("_")]
+
+
 def _module_of(name: str) -> str:
-    index = _runtime_index()
-    if name == "MISSING":
-        return "vpl_runtime.values"
-    return index[name]
+    return _runtime_index()[name]
 
 
 @cache

@@ -53,7 +53,7 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
     _check(case / "expected.py", module, update)
     _check(case / "plan.txt", dump_plan(compiled.plan), update)
     run = subprocess.run(
-        [sys.executable, str(case / "expected.py"), str(case / "events.evt")],
+        [sys.executable, "expected.py", "events.evt"],  # relative: messages name the input
         capture_output=True,
         text=True,
         timeout=60,
