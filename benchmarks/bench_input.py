@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextlib import redirect_stderr
 from typing import Any
 
-from vpl_runtime.driver import CloseFn, EmitterFactory, Instrument, PushFn, run_module
+from vpl_runtime.driver import CloseFn, EmitterFactory, Instrument, PushFn, RunOptions, run_module
 from vpl_runtime.evt import parse_event_line
 
 _SYMBOLS = ("AAPL", "GOOG", "MSFT", "AMZN")
@@ -42,7 +42,9 @@ def _write(path: str, lines: int, make: Callable[[int], str]) -> None:
             f.write(make(i) + "\n")
 
 
-def _build(make_emitter: EmitterFactory, instrument: Instrument | None) -> tuple[PushFn, CloseFn]:
+def _build(
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+) -> tuple[PushFn, CloseFn]:
     def push(event_type: str, timestamp: int, fields: dict[str, Any]) -> None:
         pass
 

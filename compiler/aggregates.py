@@ -156,6 +156,8 @@ class AggregateCode:
 
     def result_uses(self) -> set[str]:
         uses: set[str] = set()
+        if any(a.call.func in (AggFunc.MIN, AggFunc.MAX) for a in self.accumulators.values()):
+            uses.add("inf")
         for acc in self.accumulators.values():
             if acc.call.func is AggFunc.STDDEV:
                 uses.add("agg_stddev")
@@ -178,9 +180,9 @@ def _slots_of(acc: Accumulator) -> list[Slot]:
         case AggFunc.AVG:
             return [Slot(s, "float", "0.0", f"{what}: running sum")]
         case AggFunc.MIN:
-            return [Slot(s, "Any", 'float("inf")', what)]
+            return [Slot(s, "Any", "inf", what)]
         case AggFunc.MAX:
-            return [Slot(s, "Any", 'float("-inf")', what)]
+            return [Slot(s, "Any", "-inf", what)]
         case AggFunc.STDDEV:
             return [
                 Slot(f"{s}mean", "float", "0.0", f"{what}: Welford mean"),

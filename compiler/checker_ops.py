@@ -190,7 +190,10 @@ class StreamChecker:
         W060 for an arithmetic one of unknown type."""
         if isinstance(cond, syntax.Literal) and cond.kind is not LiteralKind.BOOL:
             self._report_error(
-                "E060", f"condition is a {cond.kind.value} literal, not a boolean", cond.span
+                "E060",
+                f"condition is {_article(cond.kind.value)} {cond.kind.value} literal, "
+                "not a boolean",
+                cond.span,
             )
             return
         ty = self.typer.infer(cond)
@@ -361,3 +364,7 @@ def _is_arithmetic(expr: syntax.Expr) -> bool:
     if isinstance(expr, syntax.Binary):
         return expr.op in _ARITHMETIC
     return isinstance(expr, syntax.Unary) and expr.op is UnaryOp.NEG
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -15,6 +15,7 @@ from typing import Any
 
 from vplc import __version__
 from vplc.diagnostics import CompileError, Diagnostic, format_all
+from vplc.graph import to_dot, to_mermaid, topology
 from vplc.pipeline import Compiled, analyse
 from vplc.plandump import dump_plan
 
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("program")
     plan.set_defaults(handler=_plan)
 
+    graph = commands.add_parser("graph", help="print the topology: contexts, streams, queues")
+    graph.add_argument("program")
+    graph.add_argument(
+        "--format", choices=("dot", "mermaid"), default="dot", help="Graphviz DOT or Mermaid"
+    )
+    graph.set_defaults(handler=_graph)
+
     run = commands.add_parser(
         "run",
         help="compile in memory and run on INPUT files (module options are passed through)",
@@ -72,7 +80,7 @@ def _analysed(path: str) -> tuple[Compiled | None, int]:
     """Compile `path`, printing diagnostics; (None, exit code) on failure."""
     filename = os.path.basename(path)
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8-sig") as file:  # a BOM is not part of the program
             source = file.read()
     except (OSError, UnicodeDecodeError) as exc:
         print(f"vplc: error: cannot read {path}: {exc}", file=sys.stderr)
@@ -106,6 +114,14 @@ def _plan(args: argparse.Namespace, rest: list[str]) -> int:
     compiled, status = _analysed(args.program)
     if compiled is not None:
         sys.stdout.write(dump_plan(compiled.plan))
+    return status
+
+
+def _graph(args: argparse.Namespace, rest: list[str]) -> int:
+    compiled, status = _analysed(args.program)
+    if compiled is not None:
+        top = topology(compiled.plan)
+        sys.stdout.write(to_dot(top) if args.format == "dot" else to_mermaid(top))
     return status
 
 

@@ -43,6 +43,10 @@ class StreamCode:
     classes: list[str] = field(default_factory=list)  # module level
     body: list[str] = field(default_factory=list)  # inside _build: state and functions
     flush: str | None = None  # name of its end-of-input function, if it has windows to flush
+    # A stream without window or aggregate: the body of its entry function, which `push`
+    # may run in place of a call (its `return`s drop the event, as in the function).
+    inline: list[str] | None = None
+    rebound: list[str] = field(default_factory=list)  # state it reassigns (nonlocal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +110,17 @@ class StreamCodegen:
         uses: set[str],
         deliver: Callable[[str], str | None],
         queued: bool,
+        emitter_factory: str = "make_emitter",
     ) -> None:
         self.stream = stream
-        self.filename = filename
+        self.filename = comment_text(filename)
         self.constants = constants
         self.uses = uses
         self.deliver = deliver
         self.shape = shape_of(stream)
         self.aggregate = AggregateCode(self.shape.aggregate) if self.shape.aggregate else None
         self.queued = queued
+        self.emitter_factory = emitter_factory
         self.out = StreamCode()
         self.state_vars: list[str] = []  # declarations inside _build
         self.rebound: list[str] = []  # state variables that functions reassign (nonlocal)
@@ -145,12 +151,16 @@ class StreamCodegen:
         shape = self.shape
         emit_name = self.name("emit")
         if any(isinstance(op, model.Emit) for op in self.stream.ops):
-            self.state_vars.append(f"{emit_name} = make_emitter({py_literal(self.stream.name)})")
+            factory = self.emitter_factory
+            self.state_vars.append(f"{emit_name} = {factory}({py_literal(self.stream.name)})")
         if shape.window is None and shape.aggregate is None:
-            self.function(self.name("stream"), self.ops_then_deliver(shape.pre))
+            body = self.ops_then_deliver(shape.pre)
+            self.function(self.name("stream"), body)
+            self.out.inline = body
         else:
             self.windowed()
         self.out.body = self.state_vars + self.out.body
+        self.out.rebound = list(self.rebound)
         return self.out
 
     def windowed(self) -> None:
@@ -184,7 +194,7 @@ class StreamCodegen:
             return lines
         delivery = self.deliver(self.stream.name)
         if delivery is not None:
-            lines.append(delivery)
+            lines.extend(delivery.split("\n"))
         return lines
 
     def ops(self, ops: tuple[model.StreamOp, ...], drop: str) -> Lines:
@@ -448,6 +458,32 @@ class StreamCodegen:
         assert agg is not None and self.shape.aggregate is not None
         self.uses.update(agg.result_uses())
         c = self.compiler(fields="state", overrides=agg.result_code("state"))
+        items = self.shape.aggregate.items
+        if all(len(i.calls) == 1 and i.expr == i.calls[0].call for i in items):
+            # Every item is one aggregate call, never MISSING: one dict display.
+            lines = self.result_display([(i.name, c.value(i.expr)) for i in items])
+        else:
+            lines = self.result_statements(c)
+        self.out.body.extend(
+            ["", f"def {self.name('result')}(state: {cls}) -> Fields:", *indent(lines)]
+        )
+
+    def result_display(self, items: list[tuple[str, str]]) -> Lines:
+        entries = ", ".join(f"{py_literal(name)}: {code}" for name, code in items)
+        key = self.shape.aggregate_key
+        if key is None:
+            return [f"return {{{entries}}}"]
+        # An item named like the partition field replaces its value in place (D10).
+        self.uses.update({"key_text", "MISSING"})
+        return [
+            "if state.key is MISSING:",
+            f'    return {{"_partition": "default", {entries}}}',
+            f'return {{"_partition": key_text(state.key), {py_literal(key)}: state.key, '
+            f"{entries}}}",
+        ]
+
+    def result_statements(self, c: ExprCompiler) -> Lines:
+        assert self.shape.aggregate is not None
         lines = ["out: Fields = {}"]
         key = self.shape.aggregate_key
         if key is not None:
@@ -467,10 +503,7 @@ class StreamCodegen:
                     f"if (value := {code}) is not MISSING:",
                     f"    out[{py_literal(item.name)}] = value",
                 ]
-        lines.append("return out")
-        self.out.body.extend(
-            ["", f"def {self.name('result')}(state: {cls}) -> Fields:", *indent(lines)]
-        )
+        return [*lines, "return out"]
 
     def batch_function(self) -> None:
         """`batch_S(batch)`: what a buffered window emits goes through the ops between the

@@ -67,7 +67,7 @@ def format_diagnostic(diagnostic: Diagnostic, filename: str, source: str) -> str
         f"{filename}:{span.line}:{span.column}: {diagnostic.severity.value}: "
         f"{diagnostic.code} {diagnostic.message}"
     )
-    lines = source.splitlines()
+    lines = source.split("\n")  # line numbers count \n only, as the parser does
     if not 1 <= span.line <= len(lines):
         return header
     text = lines[span.line - 1].expandtabs(1)

@@ -75,6 +75,11 @@ _MIRRORED = {
     BinaryOp.NE: BinaryOp.NE,
 }
 
+_INLINE_ARITHMETIC = {BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL}
+
+# How deeply generated calls may nest before a subexpression goes into a temporary.
+_NEST_LIMIT = 24
+
 # Names of run-time objects that generated code may use, and the module defining each.
 RUNTIME_MODULES = ("values", "builtins", "keys", "aggfns", "exprs")
 
@@ -102,14 +107,41 @@ class ExprCompiler:
         self.overrides = overrides or {}
         counter = itertools.count(1)
         self._new_temp = temps or (lambda: f"t{next(counter)}")
+        self._depth = 0
+        self._hoisted: list[str] = []
 
     # -- values ------------------------------------------------------------------------
 
     def value(self, e: Expr) -> str:
+        """Python code for the value of `e`.
+
+        Python's parser accepts at most 200 nested parentheses, and a long VPL expression
+        (`a + b + ... + z`) compiles to nested calls: subexpressions deeper than
+        _NEST_LIMIT are computed first into walrus temporaries of a flat tuple,
+        `(t1 := ..., t2 := ..., <expression using t2>)[-1]` (expressions have no side
+        effects, so evaluating them early is safe).
+        """
+        top = self._depth == 0
+        self._depth += 1
+        if self._depth > _NEST_LIMIT:
+            outer, self._depth = self._depth, 1
+            code = self._value(e)
+            self._depth = outer - 1
+            temp = self._new_temp()
+            self._hoisted.append(f"{temp} := {code}")
+            return temp
+        code = self._value(e)
+        self._depth -= 1
+        if top and self._hoisted:
+            code = f"({', '.join(self._hoisted)}, {code})[-1]"
+            self._hoisted = []
+        return code
+
+    def _value(self, e: Expr) -> str:
         folded = self.fold(e)
         if folded is not NOT_CONSTANT:
             return self.literal(folded)
-        override = self.overrides.get(unparse(e))
+        override = self.overrides.get(unparse(e)) if self.overrides else None
         if override is not None:
             return override
         match e:
@@ -125,6 +157,9 @@ class ExprCompiler:
                     return self.call(
                         "v_range", self.value(left), self.value(right), repr(inclusive)
                     )
+                if op in _INLINE_ARITHMETIC and not self.overrides:
+                    # (not over aggregate results: they are typed, and computed once a window)
+                    return self.arithmetic(op, left, right)
                 return self.call(_BINARY_FUNCTIONS[op], self.value(left), self.value(right))
             case Unary(op=op, operand=operand):
                 if op is UnaryOp.NEG:
@@ -156,6 +191,26 @@ class ExprCompiler:
                 return self.call("v_map", keys, *(self.value(v) for _, v in items))
         raise AssertionError(f"unhandled expression {e!r}")
 
+    def arithmetic(self, op: BinaryOp, left: Expr, right: Expr) -> str:
+        """`+ - *` on numbers are Python's own operators (int op int stays int, a float
+        makes float): inline them behind a type test, calling the general function only
+        for other operands (strings, MISSING, ...)."""
+        self.uses.add("NUMERIC")
+        general = _BINARY_FUNCTIONS[op]
+        operands, tests = [], []
+        for side in (left, right):
+            folded = self.fold(side)
+            if folded is not NOT_CONSTANT and type(folded) in (int, float):
+                operands.append(py_literal(folded))
+            else:
+                temp = self._new_temp()
+                tests.append(f"(({temp} := {self.value(side)}).__class__ in NUMERIC)")
+                operands.append(temp)
+        a, b = operands
+        self.uses.add(general)
+        # `&` rather than `and`: both temporaries must be bound for the general call.
+        return f"({a} {op.value} {b} if {' & '.join(tests)} else {general}({a}, {b}))"
+
     def field(self, name: str) -> str:
         """The value of field `name` of the current event, MISSING when absent."""
         self.uses.add("MISSING")
@@ -164,8 +219,7 @@ class ExprCompiler:
     def is_plain_field(self, e: Expr) -> str | None:
         """The field name if `e` just reads an event field (not a constant), else None."""
         if isinstance(e, Name) and e.name not in self.constants:
-            override = self.overrides.get(unparse(e))
-            return e.name if override is None else None
+            return None if self.overrides and e.name in self.overrides else e.name
         return None
 
     def builtin_call(self, func: str, args: tuple[Expr, ...]) -> str:
@@ -195,8 +249,8 @@ class ExprCompiler:
         if folded is not NOT_CONSTANT:
             return "True" if folded is True else "False"
         match e:
-            case Binary(op=BinaryOp.AND, left=left, right=right):
-                return f"({self.cond(left)}) and ({self.cond(right)})"
+            case Binary(op=BinaryOp.AND):
+                return " and ".join(f"({self.cond(c)})" for c in _conjuncts(e))
             case Unary(op=UnaryOp.NOT, operand=operand):
                 fast = self.compare_with_literal(operand, negate=True)
                 if fast is not None:
@@ -273,7 +327,7 @@ class ExprCompiler:
 
     def fold(self, e: Expr) -> Any:
         """The value of `e` if it depends on no event field, else `NOT_CONSTANT`."""
-        if unparse(e) in self.overrides:
+        if self.overrides and unparse(e) in self.overrides:
             return NOT_CONSTANT
         match e:
             case Literal(value=value):
@@ -305,6 +359,19 @@ class ExprCompiler:
                     return NOT_CONSTANT
                 return getattr(rt_builtins, rt_builtins.BUILTIN_IMPL[func])(*folded)
         return NOT_CONSTANT  # compound values are built at run time
+
+
+def _conjuncts(e: Expr) -> list[Expr]:
+    """The operands of a chain `a and b and ...`, without recursion (chains can be long)."""
+    found: list[Expr] = []
+    pending = [e]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Binary) and item.op is BinaryOp.AND:
+            pending += [item.right, item.left]
+        else:
+            found.append(item)
+    return found
 
 
 class _NotConstant:
@@ -348,7 +415,7 @@ def _unparse(e: Expr) -> str:
                 return "null"
             if kind is LiteralKind.DURATION:
                 return f"{value}ms"
-            return repr(value)
+            return py_literal(value)  # spells inf and nan apart from names
         case Name(name=name):
             return name
         case Binary(op=op, left=left, right=right):
@@ -371,5 +438,7 @@ def _unparse(e: Expr) -> str:
         case ArrayLit(items=items):
             return "[" + ", ".join(_unparse(i) for i in items) + "]"
         case MapLit(items=items):
-            return "{" + ", ".join(f"{k}: {_unparse(v)}" for k, v in items) + "}"
+            keys = [_unparse(Literal(LiteralKind.STR, k, e.span)) for k, _ in items]
+            pairs = zip(keys, items, strict=True)
+            return "{" + ", ".join(f"{k}: {_unparse(v)}" for k, (_, v) in pairs) + "}"
     raise AssertionError(f"unhandled expression {e!r}")

@@ -18,12 +18,13 @@ from black.mode import Mode, TargetVersion
 from vplc import __version__
 from vplc.codegen import StreamCodegen
 from vplc.expressions import RUNTIME_MODULES, ExprCompiler
-from vplc.names import mangle, py_literal
-from vplc.plan import Plan, Route
+from vplc.names import comment_text, mangle, py_literal
+from vplc.plan import DEFAULT_CONTEXT, ContextPlan, Plan, Route
+from vplc.recursion import deep_recursion
 from vplc.syntax import Expr
 
 # Names that generated code takes from the standard library or the driver.
-_STDLIB = {"deque": "collections"}
+_STDLIB = {"deque": "collections", "inf": "math"}
 _DRIVER_NAMES = (
     "CloseFn",
     "EmitFn",
@@ -31,6 +32,7 @@ _DRIVER_NAMES = (
     "Fields",
     "Instrument",
     "PushFn",
+    "RunOptions",
     "StreamFn",
     "run_module",
 )
@@ -59,50 +61,166 @@ class StreamView:
     function: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContextView:
+    """The streams that run on one thread, with their routes; for a program without
+    contexts, the single group that `_build` itself runs."""
+
+    name: str  # display name (a Python literal)
+    function: str  # run_<name>
+    doc: str
+    cores: tuple[int, ...]
+    senders: tuple[tuple[str, str], ...]  # (variable, literal target context name)
+    streams: tuple[StreamView, ...]
+    routes: tuple[RouteView, ...]
+    flushes: tuple[tuple[int, str], ...]  # (global flush position, function)
+    upstream: tuple[str, ...]  # literal names
+    instrument: str  # how the body reaches the instrument hook
+
+
+class _Group:
+    """Generation state of one context (or of the whole single-threaded program)."""
+
+    def __init__(self, plan: Plan, context: ContextPlan | None, idents: dict[str, str]) -> None:
+        self.plan = plan
+        self.context = context
+        self.idents = idents  # context name -> identifier part of its functions
+        names = context.streams if context else tuple(s.stream.name for s in plan.streams)
+        self.streams = [plan.stream(n).stream for n in names]
+        self.members = set(names)
+        self.senders: dict[str, str] = {}  # target context -> variable
+
+    def local_route(self, route: Route) -> Route:
+        return Route(route.name, tuple(t for t in route.targets if t.stream in self.members))
+
+    def delivery(self, name: str) -> str | None:
+        """The statements handing `(ts, f)` of stream `name` to its consumers."""
+        route = self.plan.route(name)
+        if route is None:
+            return None
+        lines: list[str] = []
+        local = self.local_route(route)
+        if local.targets:
+            target = _route_target_name(local)
+            lines.append(f"enqueue(({target}, ts, f))" if self.plan.queued else f"{target}(ts, f)")
+        for ctx in self.plan.contexts:
+            if ctx.name != (self.context.name if self.context else None) and any(
+                t.stream in ctx.streams for t in route.targets
+            ):
+                sender = self.senders.setdefault(ctx.name, mangle("send", self.idents[ctx.name]))
+                lines.append(f"{sender}({py_literal(name)}, ts, f)")
+        return "\n".join(lines) if lines else None
+
+
 def generate_module(plan: Plan) -> str:
     """The generated module's source, black-formatted."""
+    with deep_recursion():
+        return _generate(plan)
+
+
+def _generate(plan: Plan) -> str:
     uses: set[str] = set()
     classes: list[str] = []
-    streams: list[StreamView] = []
-    flushes: dict[str, str] = {}
-    for sp in plan.streams:
-        code = StreamCodegen(
-            sp.stream,
-            plan.program.filename,
-            plan.constants,
-            uses,
-            deliver=lambda name: _delivery(plan, name),
-            queued=plan.queued,
-        ).generate()
-        classes.extend(code.classes)
-        if code.flush is not None:
-            flushes[sp.stream.name] = code.flush
-        s = sp.stream
-        streams.append(
-            StreamView(
-                name=s.name,
-                comment=f"{plan.program.filename}:{s.span.line}:{s.span.column} stream {s.name}",
-                body="\n".join(code.body),
-                entry=mangle("entry", s.name),
-                function=mangle("stream", s.name),
-            )
-        )
-    routes = [_route_view(plan, r, uses) for r in plan.routes]
+    idents = _context_idents(plan)
+    contexts = [
+        _context_view(plan, _Group(plan, ctx, idents), uses, classes)
+        for ctx in (plan.contexts or (None,))
+    ]
     if plan.queued:
         uses.add("deque")
+    if plan.contexts:
+        uses.update({"ContextRuntime", "ContextSpec", "start_contexts"})
     source = _template().render(
         version=__version__,
-        filename=plan.program.filename,
+        filename=_display_name(plan.program.filename),
+        program_literal=py_literal(plan.program.filename),
         imports=_imports(uses),
         classes=classes,
-        streams=streams,
-        routes=routes,
+        threaded=bool(plan.contexts),
+        contexts=contexts,
         queued=plan.queued,
         lateness=_lateness_view(plan),
-        flushes=[flushes[name] for name in plan.flush_order if name in flushes],
         literal=py_literal,
     )
     return format_source(source)
+
+
+def _display_name(filename: str) -> str:
+    """The source's name as it may appear in a comment or docstring of generated code."""
+    return comment_text(filename).replace("\\", "/").replace('"', "'")
+
+
+def _context_idents(plan: Plan) -> dict[str, str]:
+    """Identifier part of each context's names; the default context takes the first of
+    `default`, `default_1`, ... that no declared context uses."""
+    idents = {c.name: c.name for c in plan.program.contexts}
+    taken = set(idents)
+    fallback = next(
+        n for n in ("default", *(f"default_{i}" for i in range(1, 100))) if n not in taken
+    )
+    idents[DEFAULT_CONTEXT] = fallback
+    return idents
+
+
+def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str]) -> ContextView:
+    emitter = "ctx.emitter" if group.context else "make_emitter"
+    streams: list[StreamView] = []
+    flushes: list[tuple[int, str]] = []
+    for stream in group.streams:
+        code = StreamCodegen(
+            stream,
+            plan.program.filename,
+            plan.constants,
+            uses,
+            deliver=group.delivery,
+            queued=plan.queued,
+            emitter_factory=emitter,
+        ).generate()
+        classes.extend(code.classes)
+        if code.flush is not None:
+            flushes.append((plan.flush_order.index(stream.name), code.flush))
+        streams.append(
+            StreamView(
+                name=stream.name,
+                comment=comment_text(
+                    f"{plan.program.filename}:{stream.span.line}:{stream.span.column} "
+                    f"stream {stream.name}"
+                ),
+                body="\n".join(code.body),
+                entry=mangle("entry", stream.name),
+                function=mangle("stream", stream.name),
+            )
+        )
+    # Input event types first (the common case in push), then types named after streams.
+    stream_names = {sp.stream.name for sp in plan.streams}
+    ordered = sorted(plan.routes, key=lambda r: (r.name in stream_names, r.name))
+    routes = [group.local_route(r) for r in ordered]
+    ctx = group.context
+    ident = group.idents[ctx.name] if ctx else ""
+    return ContextView(
+        name=py_literal(ctx.name if ctx else ""),
+        function=mangle("run", ident) if ctx else "",
+        doc=_context_doc(ctx),
+        cores=ctx.cores if ctx else (),
+        senders=tuple(
+            (var, py_literal(target))
+            for target, var in sorted(group.senders.items(), key=lambda kv: kv[1])
+        ),
+        streams=tuple(streams),
+        routes=tuple(_route_view(plan, r, uses) for r in routes if r.targets),
+        flushes=tuple(sorted(flushes)),
+        upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
+        instrument="ctx.instrument" if ctx else "instrument",
+    )
+
+
+def _context_doc(ctx: ContextPlan | None) -> str:
+    if ctx is None:
+        return ""
+    name = "the default context" if ctx.name == DEFAULT_CONTEXT else f"context {ctx.name!r}"
+    cores = f" (cores {list(ctx.cores)})" if ctx.cores else ""
+    plural = "s" if len(ctx.streams) > 1 else ""
+    return f"Thread of {name}{cores}: stream{plural} {', '.join(ctx.streams)}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +240,6 @@ def _lateness_view(plan: Plan) -> LatenessView | None:
 
 def format_source(source: str) -> str:
     return format_str(source, mode=Mode(target_versions={TargetVersion.PY310}))
-
-
-def _delivery(plan: Plan, name: str) -> str | None:
-    """The statement handing `(ts, f)` of stream `name` to its consumers."""
-    route = plan.route(name)
-    if route is None:
-        return None
-    target = _route_target_name(route)
-    if plan.queued:
-        return f"enqueue(({target}, ts, f))"
-    return f"{target}(ts, f)"
 
 
 def _route_target_name(route: Route) -> str:
@@ -163,21 +270,21 @@ def _admission(compiler: ExprCompiler, filters: tuple[Expr, ...]) -> str:
 
 
 def _imports(uses: set[str]) -> list[str]:
-    by_module: dict[str, set[str]] = {"vpl_runtime.driver": set(_DRIVER_NAMES)}
+    """Import lines: the standard library, a blank line, vpl_runtime; each group sorted."""
+    stdlib: dict[str, set[str]] = {
+        "collections.abc": {"Callable", "Sequence"},
+        "functools": {"partial"},
+        "typing": {"Any"},
+    }
+    runtime: dict[str, set[str]] = {"vpl_runtime.driver": set(_DRIVER_NAMES)}
     for name in uses:
-        by_module.setdefault(_module_of(name), set()).add(name)
-    lines = [
-        "import sys",
-        "from collections.abc import Callable, Sequence",
-        "from functools import partial",
-        "from typing import Any",
-        "",
-    ]
-    for module in sorted(by_module):
-        if module == "collections":
-            lines.insert(1, f"from collections import {', '.join(sorted(by_module[module]))}")
-            continue
-        lines.append(f"from {module} import {', '.join(sorted(by_module[module]))}")
+        module = _module_of(name)
+        group = runtime if module.startswith("vpl_runtime.") else stdlib
+        group.setdefault(module, set()).add(name)
+    lines = ["import sys"]
+    lines += [f"from {m} import {', '.join(sorted(stdlib[m]))}" for m in sorted(stdlib)]
+    lines.append("")
+    lines += [f"from {m} import {', '.join(sorted(runtime[m]))}" for m in sorted(runtime)]
     return lines
 
 
@@ -185,7 +292,7 @@ def _imports(uses: set[str]) -> list[str]:
 def _runtime_index() -> dict[str, str]:
     """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
-    for module in RUNTIME_MODULES:
+    for module in (*RUNTIME_MODULES, "contexts"):
         full = f"vpl_runtime.{module}"
         source = importlib.resources.files("vpl_runtime").joinpath(f"{module}.py").read_text()
         for name in _top_level_definitions(ast.parse(source)):
@@ -202,6 +309,8 @@ def _top_level_definitions(tree: ast.Module) -> list[str]:
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
+        elif isinstance(node, ast.ImportFrom):  # explicit re-exports: `import X as X`
+            names += [a.name for a in node.names if a.asname == a.name]
     return [n for n in names if not n.startswith("_")]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
 from vplc.diagnostics import Diagnostic, error
 from vplc.syntax import Span
 

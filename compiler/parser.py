@@ -22,6 +22,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 from lark.lexer import PatternStr
 from lark.tree import Meta
+
 from vplc import syntax as s
 from vplc.diagnostics import CompileError, Diagnostic, error
 from vplc.parse_errors import syntax_error

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vplc.checker import check
-from vplc.diagnostics import CompileError, Diagnostic
-from vplc.generate import generate_module
+from vplc.diagnostics import CompileError, Diagnostic, error, sorted_diagnostics
 from vplc.parser import parse
 from vplc.plan import Plan, plan
+from vplc.recursion import deep_recursion
+from vplc.syntax import Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +21,20 @@ class Compiled:
 def analyse(source: str, filename: str) -> Compiled:
     """Parse, check and plan `source`; raises CompileError with every diagnostic."""
     program = parse(source, filename)
-    checked = check(program, source, filename)
-    return Compiled(plan(checked), checked.warnings)
+    try:
+        with deep_recursion():
+            checked = check(program, source, filename)
+            planned = plan(checked)
+    except RecursionError:
+        span = Span(1, 1, 1, 2)
+        raise CompileError([error("E099", "expressions are nested too deeply", span)]) from None
+    return Compiled(planned, tuple(sorted_diagnostics(checked.warnings + planned.warnings)))
 
 
 def compile_source(source: str, filename: str) -> str:
     """The generated module for `source` (named `filename` in messages and the header)."""
+    from vplc.generate import generate_module  # jinja2 and black: only when generating
+
     return generate_module(analyse(source, filename).plan)
 
 

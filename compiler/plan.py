@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vplc import model
+from vplc.diagnostics import Diagnostic, warning
 from vplc.expressions import evaluate_constant
 from vplc.syntax import Expr
 
@@ -49,6 +50,19 @@ class Lateness:
     allowed: Mapping[str, int]  # input type -> largest allowed lateness of its consumers
 
 
+DEFAULT_CONTEXT = "(default)"  # streams without .context(); not a VPL identifier
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    """One execution domain: a thread (or process) running some streams (SEMANTICS §8)."""
+
+    name: str  # the declared name, or DEFAULT_CONTEXT
+    cores: tuple[int, ...]
+    streams: tuple[str, ...]  # declaration order
+    upstream: tuple[str, ...]  # contexts that send events to this one, in context order
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     program: model.CheckedProgram
@@ -58,6 +72,8 @@ class Plan:
     queued: bool  # deliveries go through a FIFO queue (else: direct calls)
     flush_order: tuple[str, ...]  # §6.7: all streams, in the order they flush
     lateness: Lateness | None
+    contexts: tuple[ContextPlan, ...]  # empty: everything runs on the caller's thread
+    warnings: tuple[Diagnostic, ...]
 
     def stream(self, name: str) -> StreamPlan:
         for plan in self.streams:
@@ -74,9 +90,26 @@ class Plan:
 
 def plan(program: model.CheckedProgram) -> Plan:
     """Plan a checked program (which has no dependency cycle, D16)."""
-    names = {s.name for s in program.streams}
     routes = _routes(program)
-    streams = tuple(
+    queued = not _direct_calls_keep_order(streams_of(program, routes), routes)
+    contexts, warnings = _contexts(program, routes, queued)
+    streams = streams_of(program, routes)
+    return Plan(
+        program=program,
+        constants=_constants(program),
+        streams=streams,
+        routes=routes,
+        queued=queued,
+        flush_order=_flush_order(streams),
+        lateness=_lateness(program),
+        contexts=contexts,
+        warnings=warnings,
+    )
+
+
+def streams_of(program: model.CheckedProgram, routes: tuple[Route, ...]) -> tuple[StreamPlan, ...]:
+    names = {s.name for s in program.streams}
+    return tuple(
         StreamPlan(
             stream=s,
             index=i,
@@ -85,15 +118,46 @@ def plan(program: model.CheckedProgram) -> Plan:
         )
         for i, s in enumerate(program.streams)
     )
-    return Plan(
-        program=program,
-        constants=_constants(program),
-        streams=streams,
-        routes=routes,
-        queued=not _direct_calls_keep_order(streams, routes),
-        flush_order=_flush_order(streams),
-        lateness=_lateness(program),
-    )
+
+
+def context_of(stream: model.Stream) -> str:
+    return stream.context if stream.context is not None else DEFAULT_CONTEXT
+
+
+def _contexts(
+    program: model.CheckedProgram, routes: tuple[Route, ...], queued: bool
+) -> tuple[tuple[ContextPlan, ...], tuple[Diagnostic, ...]]:
+    """The contexts that run streams, in declaration order (the default one last), or none
+    when no stream asked for a context."""
+    assigned = [s for s in program.streams if s.context is not None]
+    if not assigned:
+        return (), ()
+    if queued:
+        # Two chains of streams meet at one stream: only a single thread reproduces the
+        # breadth-first order there (D11 allows any means), so the contexts share one.
+        message = (
+            "contexts of this program run in one thread: some stream receives events through "
+            "two chains of streams, whose order only one thread reproduces"
+        )
+        return (), (warning("W034", message, assigned[0].span),)
+    consumers = {r.name: [t.stream for t in r.targets] for r in routes}
+    context_by_stream = {s.name: context_of(s) for s in program.streams}
+    order = [c.name for c in program.contexts] + [DEFAULT_CONTEXT]
+    cores = {c.name: c.cores for c in program.contexts}
+    sends: dict[str, set[str]] = {}
+    for stream in program.streams:
+        for consumer in consumers.get(stream.name, []):
+            if context_by_stream[consumer] != context_by_stream[stream.name]:
+                sends.setdefault(context_by_stream[consumer], set()).add(
+                    context_by_stream[stream.name]
+                )
+    plans = []
+    for name in order:
+        members = tuple(s.name for s in program.streams if context_by_stream[s.name] == name)
+        if members:
+            upstream = tuple(c for c in order if c in sends.get(name, set()))
+            plans.append(ContextPlan(name, cores.get(name, ()), members, upstream))
+    return tuple(plans), ()
 
 
 def _constants(program: model.CheckedProgram) -> dict[str, Any]:

@@ -17,11 +17,14 @@ def dump_plan(plan: Plan) -> str:
     if plan.constants:
         lines.append("constants:")
         lines += [f"  {name} = {_value(value)}" for name, value in plan.constants.items()]
-    if plan.program.contexts:
-        lines.append("contexts:")
-        for ctx in plan.program.contexts:
+    if plan.contexts:
+        lines.append("threads (one per context):")
+        for ctx in plan.contexts:
             cores = f" cores {list(ctx.cores)}" if ctx.cores else ""
-            lines.append(f"  {ctx.name}{cores}")
+            upstream = f", fed by {', '.join(ctx.upstream)}" if ctx.upstream else ""
+            lines.append(f"  {ctx.name}{cores}: {', '.join(ctx.streams)}{upstream}")
+    else:
+        lines.append("threads: one (no stream runs in a declared context)")
     lines.append("streams:")
     for sp in plan.streams:
         lines += _stream(sp)

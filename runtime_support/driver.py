@@ -1,8 +1,9 @@
 """Command line driver of a generated module (SEMANTICS §1): options, read loop, summary.
 
 A generated module ends with `sys.exit(run_module(_build, program="orders.vpl"))`. `_build`
-receives the emitter factory (and an instrument hook for `--stats`) and returns the pipeline's
-`push` and `close` functions; everything about files, lines, errors and exit statuses is here.
+receives the emitter factory, an instrument hook for `--stats` and the `RunOptions` (contexts:
+backend, channel sizes, idle hooks), and returns the pipeline's `push` and `close` functions;
+everything about files, lines, errors and exit statuses is here.
 
 Exit statuses: 0 all lines valid, 3 some lines rejected (D20), 2 usage error, 1 an input
 could not be read, 4 the pipeline raised, 130 interrupted (Ctrl-C). A closed stdout (for
@@ -15,10 +16,11 @@ import contextlib
 import os
 import stat
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, TypeAlias
 
 from vpl_runtime.evt import EvtInputError, parse_event_line
@@ -31,7 +33,38 @@ StreamFn: TypeAlias = Callable[[int, Fields], None]
 Instrument: TypeAlias = Callable[[str, StreamFn], StreamFn]
 PushFn: TypeAlias = Callable[[str, int, Fields], None]
 CloseFn: TypeAlias = Callable[[], None]
-BuildFn: TypeAlias = Callable[[EmitterFactory, Instrument | None], tuple[PushFn, CloseFn]]
+
+
+def _drv_nothing() -> None:
+    """The default of `RunOptions.flush_output`: nothing to flush."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run a multi-context pipeline (SEMANTICS §8); single-context modules ignore it.
+
+    The lists are filled by the build: `idle_hooks` run after each input chunk, before the
+    driver flushes the output and waits for more input (the contexts' ingress sends its partial
+    batches there); `reports` return text printed after the `--stats` table. Emitters may be
+    called from other threads only while holding `output_lock`, which also guards
+    `flush_output` (writes buffered output lines to their file). `count_events(stream, n)`
+    adds to a stream's `--stats` input count (for counts made in another process).
+    """
+
+    backend: str = "thread"  # "thread" | "process"
+    queue_capacity: int = 1000  # events per channel
+    batch_size: int = 64  # events per micro-batch
+    stats: bool = False
+    idle_hooks: list[Callable[[], None]] = field(default_factory=list)
+    reports: list[Callable[[], str]] = field(default_factory=list)
+    output_lock: threading.Lock = field(default_factory=threading.Lock)
+    flush_output: Callable[[], None] = _drv_nothing
+    count_events: Callable[[str, int], None] | None = None
+
+
+BuildFn: TypeAlias = Callable[
+    [EmitterFactory, Instrument | None, RunOptions], tuple[PushFn, CloseFn]
+]
 
 _drv_READ_SIZE = 1 << 16
 _drv_WRITE_BUFFER = 1 << 16
@@ -68,10 +101,23 @@ class _drv_Options:
     stats: bool
     program: str
     parser: argparse.ArgumentParser
+    backend: str = "thread"
+    queue_capacity: int = 1000
+    batch_size: int = 64
+
+
+def _drv_positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
-    """All option parsing; later options (`--backend`, `--queue-capacity`) belong here."""
+    """All option parsing."""
     parser = argparse.ArgumentParser(
         prog=os.path.basename(sys.argv[0]) or None,
         description=f"Run the VPL program {program} over events in .evt or JSON Lines format.",
@@ -80,11 +126,41 @@ def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
     parser.add_argument("--dead-letter", metavar="PATH", help="append rejected lines to PATH")
     parser.add_argument("--output", metavar="PATH", help="write output lines to PATH")
     parser.add_argument("--stats", action="store_true", help="print per-stream counts at exit")
+    parser.add_argument(
+        "--backend",
+        choices=("thread", "process"),
+        default="thread",
+        help="run each context on a thread (default) or in a process",
+    )
+    parser.add_argument(
+        "--queue-capacity",
+        type=_drv_positive,
+        default=1000,
+        metavar="N",
+        help="events in flight between two contexts (default 1000)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_drv_positive,
+        default=64,
+        metavar="N",
+        help="events per batch between contexts (default 64)",
+    )
     args = parser.parse_args(argv)
     inputs = tuple(args.inputs) or ("-",)
     for path in inputs:
         _drv_check_input(parser, path)
-    return _drv_Options(inputs, args.dead_letter, args.output, args.stats, program, parser)
+    return _drv_Options(
+        inputs,
+        args.dead_letter,
+        args.output,
+        args.stats,
+        program,
+        parser,
+        args.backend,
+        args.queue_capacity,
+        args.batch_size,
+    )
 
 
 def _drv_check_input(parser: argparse.ArgumentParser, path: str) -> None:
@@ -107,6 +183,8 @@ class _drv_Files:
         self.out = out
         self.own_out = own_out
         self.dead = dead
+        # Context threads write output lines under this lock; flushing takes it too.
+        self.lock = threading.Lock()
 
     @classmethod
     def open(cls, options: _drv_Options) -> "_drv_Files":
@@ -119,8 +197,14 @@ class _drv_Files:
         except OSError as exc:
             options.parser.error(f"cannot open '{exc.filename}': {exc.strerror}")
 
-    def flush(self) -> None:
-        self.out.flush()
+    def flush(self, patient: bool = True) -> None:
+        # Not patient after a failure or Ctrl-C: a context thread may be stuck in a write.
+        locked = self.lock.acquire(timeout=-1 if patient else 5)
+        try:
+            self.out.flush()
+        finally:
+            if locked:
+                self.lock.release()
         if self.dead is not None:
             self.dead.flush()
 
@@ -182,10 +266,19 @@ def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
         emit = json_line_emitter(out_write, stream)
         return emit if stats is None else stats.count_out(stream, emit)
 
-    reader = _drv_Reader(files)
+    run_options = RunOptions(
+        backend=options.backend,
+        queue_capacity=options.queue_capacity,
+        batch_size=options.batch_size,
+        stats=stats is not None,
+        output_lock=files.lock,
+        flush_output=files.out.flush,
+        count_events=None if stats is None else stats.add_events,
+    )
+    reader = _drv_Reader(files, run_options.idle_hooks)
     stage = "setup"
     try:
-        push, close = build(make_emitter, None if stats is None else stats.instrument)
+        push, close = build(make_emitter, None if stats is None else stats.instrument, run_options)
         reader.push = push
         stage = "input"
         for path in options.inputs:
@@ -198,47 +291,61 @@ def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
         return 0
     except KeyboardInterrupt:
         _drv_flush_quietly(files)
-        _drv_summary(reader, stats, started)
+        _drv_summary(reader, stats, started, run_options)
         return 130
     except _drv_InputError as exc:
         _drv_flush_quietly(files)
         sys.stderr.write(f"{exc}\n")
-        _drv_summary(reader, stats, started)
+        _drv_summary(reader, stats, started, run_options)
         return 1
     except Exception as exc:
         _drv_flush_quietly(files)
-        sys.stderr.write(
-            f"{_drv_where(reader, stage, options)}: error: pipeline failed"
-            f"{_drv_STAGE_TEXT[stage]}: {type(exc).__name__}: {exc}\n"
-        )
-        traceback.print_exc()
+        _drv_report_failure(exc, _drv_where(reader, stage, options, exc), stage)
         return 4
-    _drv_summary(reader, stats, started)
+    _drv_summary(reader, stats, started, run_options)
     return 0 if reader.rejected == 0 else 3
 
 
 _drv_STAGE_TEXT = {"setup": " during setup", "input": "", "close": " at end of input"}
 
 
-def _drv_where(reader: "_drv_Reader", stage: str, options: _drv_Options) -> str:
-    if stage == "input":
+def _drv_report_failure(exc: Exception, where: str, stage: str) -> None:
+    # A failure in another context (vpl_runtime.contexts.ContextFailure) carries its own
+    # message and the traceback of the thread or process where it happened; the traceback
+    # of this thread would only show the ingress.
+    remote = getattr(exc, "traceback_text", None)
+    what = str(exc) if isinstance(remote, str) else f"{type(exc).__name__}: {exc}"
+    sys.stderr.write(f"{where}: error: pipeline failed{_drv_STAGE_TEXT[stage]}: {what}\n")
+    if isinstance(remote, str):
+        sys.stderr.write(remote if remote.endswith("\n") or not remote else remote + "\n")
+    else:
+        traceback.print_exc()
+
+
+def _drv_where(reader: "_drv_Reader", stage: str, options: _drv_Options, exc: Exception) -> str:
+    # A failure in another context happened at some earlier line: no line number then.
+    if stage == "input" and not hasattr(exc, "traceback_text"):
         return f"{reader.name}:{reader.lineno}"
-    if stage == "close":
+    if stage in ("input", "close"):
         return reader.name
     return options.program
 
 
 def _drv_flush_quietly(files: _drv_Files) -> None:
     try:
-        files.flush()
+        files.flush(patient=False)
     except (OSError, ValueError):
         _drv_silence_stdout()
 
 
-def _drv_summary(reader: "_drv_Reader", stats: "_drv_Stats | None", started: float) -> None:
+def _drv_summary(
+    reader: "_drv_Reader", stats: "_drv_Stats | None", started: float, options: RunOptions
+) -> None:
     p, r = reader.processed, reader.rejected
     if stats is not None:
         sys.stderr.write(stats.report(time.perf_counter() - started, p))
+        for report in options.reports:
+            sys.stderr.write(report())
     sys.stderr.write(f"events in: {p + r}, processed: {p}, rejected: {r}\n")
 
 
@@ -249,8 +356,9 @@ def _drv_no_push(event_type: str, timestamp: int, fields: Fields) -> None:
 class _drv_Reader:
     """Reads inputs in chunks, classifies lines, pushes events, keeps the counts (§1.5)."""
 
-    def __init__(self, files: _drv_Files) -> None:
+    def __init__(self, files: _drv_Files, idle_hooks: list[Callable[[], None]]) -> None:
         self.files = files
+        self.idle_hooks = idle_hooks
         self.push: PushFn = _drv_no_push
         self.processed = 0
         self.rejected = 0
@@ -279,6 +387,7 @@ class _drv_Reader:
         pending: list[bytes] = []  # the partial last line, in pieces (a huge line stays linear)
         first = True
         flush = self.files.flush
+        idle = self._idle
         while True:
             try:
                 data = read(_drv_READ_SIZE)
@@ -303,13 +412,19 @@ class _drv_Reader:
             self._block(block)
             if end + 1 < len(data):
                 pending.append(data[end + 1 :])
+            idle()
             flush()  # before the next read, which may block on a live stream
         if pending:
             block = b"".join(pending)
             if first and block.startswith(_drv_BOM):
                 block = block[3:]
             self._block(block)
+            idle()
             flush()
+
+    def _idle(self) -> None:
+        for hook in self.idle_hooks:
+            hook()
 
     def _block(self, block: bytes) -> None:
         try:
@@ -395,6 +510,10 @@ class _drv_Stats:
             fn(timestamp, fields)
 
         return counted
+
+    def add_events(self, stream: str, count: int) -> None:
+        """Add `count` to a stream's input events (counted in another process)."""
+        self.streams.setdefault(stream, [0, 0])[0] += count
 
     def count_out(self, stream: str, emit: EmitFn) -> EmitFn:
         """Wrap a stream's emitter to count its output lines."""

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from vplc import syntax
 from vplc.checker import check
 from vplc.diagnostics import CompileError, Diagnostic, Severity

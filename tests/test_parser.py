@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from vplc.diagnostics import CompileError, Diagnostic
 from vplc.parser import duration_ms, parse, timestamp_ms
 from vplc.syntax import (

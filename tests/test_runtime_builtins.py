@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vpl_runtime import builtins as rt
 from vpl_runtime.builtins import BUILTIN_ARITY, BUILTIN_IMPL
 from vpl_runtime.values import MISSING

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vpl_runtime.driver import (
     BuildFn,
     CloseFn,
@@ -22,6 +23,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     run_module,
 )
 
@@ -46,7 +48,7 @@ class Echo:
         self.built = 0
 
     def __call__(
-        self, make_emitter: EmitterFactory, instrument: Instrument | None
+        self, make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
     ) -> tuple[PushFn, CloseFn]:
         self.built += 1
         emit = make_emitter("Echo")
@@ -243,7 +245,7 @@ def test_memory_does_not_grow_with_input(
     src = write(tmp_path, "in.jsonl", line * 100_000)  # 7.5 MB
 
     def build(
-        make_emitter: EmitterFactory, instrument: Instrument | None
+        make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
     ) -> tuple[PushFn, CloseFn]:
         return (lambda event_type, timestamp, fields: None), (lambda: None)
 
@@ -355,7 +357,7 @@ def test_failure_in_close(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_failure_in_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def build(
-        make_emitter: EmitterFactory, instrument: Instrument | None
+        make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
     ) -> tuple[PushFn, CloseFn]:
         raise TypeError("bad plan")
 
@@ -387,9 +389,9 @@ def test_input_that_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture
     echo = Echo(on_close=must_not_close)
 
     def build_and_remove(
-        make_emitter: EmitterFactory, instrument: Instrument | None
+        make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
     ) -> tuple[PushFn, CloseFn]:
-        push, close = echo(make_emitter, instrument)
+        push, close = echo(make_emitter, instrument, options)
 
         def push_then_remove(event_type: str, timestamp: int, fields: Fields) -> None:
             push(event_type, timestamp, fields)
@@ -442,7 +444,7 @@ def test_without_stats_no_instrument(tmp_path: Path, capsys: pytest.CaptureFixtu
     seen: list[Instrument | None] = []
 
     def build(
-        make_emitter: EmitterFactory, instrument: Instrument | None
+        make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
     ) -> tuple[PushFn, CloseFn]:
         seen.append(instrument)
         return (lambda event_type, timestamp, fields: None), (lambda: None)
@@ -462,7 +464,7 @@ MODULE = """\
 import sys
 from vpl_runtime.driver import run_module
 
-def _build(make_emitter, instrument):
+def _build(make_emitter, instrument, options):
     emit = make_emitter("Echo")
     def push(event_type, timestamp, fields):
         emit(timestamp, {"type": event_type, **fields})

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from vpl_runtime import evt, output
 from vpl_runtime.evt import BatchLine, EvtInputError, parse_event_line, parse_evt_value
 

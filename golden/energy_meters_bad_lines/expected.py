@@ -20,6 +20,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -50,7 +51,7 @@ class Window_HalfHourEnergy:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -94,14 +95,20 @@ def _build(
         emit_HalfHourEnergy(ts, f)
 
     def result_HalfHourEnergy(state: Window_HalfHourEnergy) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["meter"] = state.key
-        out["kwh"] = state.sum1
-        out["readings"] = state.n
-        out["phases"] = len(state.countdistinct3)
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "kwh": state.sum1,
+                "readings": state.n,
+                "phases": len(state.countdistinct3),
+            }
+        return {
+            "_partition": key_text(state.key),
+            "meter": state.key,
+            "kwh": state.sum1,
+            "readings": state.n,
+            "phases": len(state.countdistinct3),
+        }
 
     def flush_HalfHourEnergy() -> None:
         for w in list(windows_HalfHourEnergy.values()):
@@ -170,16 +177,11 @@ def _build(
         entry_HalfHourEnergy(ts, f)
         entry_NegativeReading(ts, f)
 
-    routes: dict[str, StreamFn] = {
-        "MeterReading": entry_Unique,
-        "Unique": route_Unique,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "MeterReading":
+            entry_Unique(timestamp, fields)
+        elif event_type == "Unique":
+            route_Unique(timestamp, fields)
 
     def close() -> None:
         flush_HalfHourEnergy()
@@ -201,7 +203,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

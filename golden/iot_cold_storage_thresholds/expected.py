@@ -21,6 +21,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -29,7 +30,7 @@ from vpl_runtime.values import MISSING, v_gt, v_lt, v_or, v_sub
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -55,10 +56,20 @@ def _build(
             out1["temp_c"] = value
         if (
             value := (
-                v_sub(f.get("temp_c", MISSING), 8.0)
+                (
+                    t2 - 8.0
+                    if ((t2 := f.get("temp_c", MISSING)).__class__ in NUMERIC)
+                    else v_sub(t2, 8.0)
+                )
                 if (t1 := v_gt(f.get("temp_c", MISSING), 8.0)) is True
                 else (
-                    MISSING if t1 is MISSING else v_sub(2.0, f.get("temp_c", MISSING))
+                    MISSING
+                    if t1 is MISSING
+                    else (
+                        2.0 - t3
+                        if ((t3 := f.get("temp_c", MISSING)).__class__ in NUMERIC)
+                        else v_sub(2.0, t3)
+                    )
                 )
             )
         ) is not MISSING:
@@ -66,9 +77,23 @@ def _build(
         if (
             value := (
                 "critical"
-                if (t2 := v_gt(fn_abs(v_sub(f.get("temp_c", MISSING), 5.0)), 7.0))
+                if (
+                    t4 := v_gt(
+                        fn_abs(
+                            (
+                                t5 - 5.0
+                                if (
+                                    (t5 := f.get("temp_c", MISSING)).__class__
+                                    in NUMERIC
+                                )
+                                else v_sub(t5, 5.0)
+                            )
+                        ),
+                        7.0,
+                    )
+                )
                 is True
-                else (MISSING if t2 is MISSING else "warning")
+                else (MISSING if t4 is MISSING else "warning")
             )
         ) is not MISSING:
             out1["severity"] = value
@@ -140,16 +165,11 @@ def _build(
         entry_OutOfRange(ts, f)
         entry_LowBattery(ts, f)
 
-    routes: dict[str, StreamFn] = {
-        "OutOfRange": entry_Page,
-        "Reading": route_Reading,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Reading":
+            route_Reading(timestamp, fields)
+        elif event_type == "OutOfRange":
+            entry_Page(timestamp, fields)
 
     def close() -> None:
         pass  # no window keeps events until the end of input
@@ -171,7 +191,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
+from math import inf
 from typing import Any
 
 from vpl_runtime.driver import (
@@ -20,6 +21,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -52,13 +54,13 @@ class Window_Bursts:
         self.count1: int = 0  # numbers seen in rms
         self.count2: int = 0  # numbers seen in peak
         self.avg2: float = 0.0  # avg(rms): running sum
-        self.max3: Any = float("-inf")  # max(peak)
+        self.max3: Any = -inf  # max(peak)
         self.first4: Any = None  # first(rms)
         self.last5: Any = None  # last(rms)
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -167,16 +169,11 @@ def _build(
         entry_Bursts = instrument("Bursts", entry_Bursts)
         entry_LongBursts = instrument("LongBursts", entry_LongBursts)
 
-    routes: dict[str, StreamFn] = {
-        "Bursts": entry_LongBursts,
-        "Vibration": entry_Bursts,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Vibration":
+            entry_Bursts(timestamp, fields)
+        elif event_type == "Bursts":
+            entry_LongBursts(timestamp, fields)
 
     def close() -> None:
         flush_Bursts()
@@ -198,7 +195,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

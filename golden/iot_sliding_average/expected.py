@@ -12,6 +12,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
+from math import inf
 from typing import Any
 
 from vpl_runtime.driver import (
@@ -21,6 +22,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -76,13 +78,13 @@ class Agg_RollingClimate:
         self.count1: int = 0  # numbers seen in temp
         self.count2: int = 0  # numbers seen in co2_ppm
         self.avg2: float = 0.0  # avg(temp): running sum
-        self.max3: Any = float("-inf")  # max(co2_ppm)
-        self.max4: Any = float("-inf")  # max(temp)
-        self.min5: Any = float("inf")  # min(temp)
+        self.max3: Any = -inf  # max(co2_ppm)
+        self.max4: Any = -inf  # max(temp)
+        self.min5: Any = inf  # min(temp)
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -215,7 +217,13 @@ def _build(
             out1["device"] = value
         if (value := f.get("avg_temp", MISSING)) is not MISSING:
             out1["avg_temp"] = value
-        if (value := v_sub(f.get("avg_temp", MISSING), 30.0)) is not MISSING:
+        if (
+            value := (
+                t2 - 30.0
+                if ((t2 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
+                else v_sub(t2, 30.0)
+            )
+        ) is not MISSING:
             out1["over_by"] = value
         f = out1
         emit_HotHouse(ts, f)
@@ -226,16 +234,11 @@ def _build(
         entry_RollingClimate = instrument("RollingClimate", entry_RollingClimate)
         entry_HotHouse = instrument("HotHouse", entry_HotHouse)
 
-    routes: dict[str, StreamFn] = {
-        "Climate": entry_RollingClimate,
-        "RollingClimate": entry_HotHouse,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Climate":
+            entry_RollingClimate(timestamp, fields)
+        elif event_type == "RollingClimate":
+            entry_HotHouse(timestamp, fields)
 
     def close() -> None:
         flush_RollingClimate()
@@ -257,7 +260,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -50,7 +51,7 @@ class Window_DockThroughput:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -81,14 +82,20 @@ def _build(
         emit_DockThroughput(ts, f)
 
     def result_DockThroughput(state: Window_DockThroughput) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["dock"] = state.key
-        out["scans"] = state.n
-        out["parcels"] = len(state.countdistinct2)
-        out["kg"] = state.sum3
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "scans": state.n,
+                "parcels": len(state.countdistinct2),
+                "kg": state.sum3,
+            }
+        return {
+            "_partition": key_text(state.key),
+            "dock": state.key,
+            "scans": state.n,
+            "parcels": len(state.countdistinct2),
+            "kg": state.sum3,
+        }
 
     def flush_DockThroughput() -> None:
         for w in list(windows_DockThroughput.values()):
@@ -145,12 +152,6 @@ def _build(
         entry_DockThroughput = instrument("DockThroughput", entry_DockThroughput)
         entry_GatewayBacklog = instrument("GatewayBacklog", entry_GatewayBacklog)
 
-    routes: dict[str, StreamFn] = {
-        "DockScan": entry_DockThroughput,
-        "Heartbeat": entry_GatewayBacklog,
-    }
-    route_of = routes.get
-
     # Late data (SEMANTICS 6.6): the watermark is the minimum over input types of
     # (latest timestamp - declared out_of_order); an event older than it is kept only
     # within the allowed lateness of a stream consuming its type.
@@ -160,7 +161,8 @@ def _build(
     marks: dict[str, int] = {}
     watermark: float = float("-inf")
 
-    def push(event_type: str, timestamp: int, fields: Fields) -> None:
+    def is_late(event_type: str, timestamp: int) -> bool:
+        """Whether to drop this input event; it updates the watermark either way."""
         nonlocal watermark
         late = False
         if timestamp < watermark:
@@ -171,11 +173,15 @@ def _build(
             highest[event_type] = timestamp
             marks[event_type] = timestamp - out_of_order.get(event_type, 0)
             watermark = min(marks.values())
-        if late:
+        return late
+
+    def push(event_type: str, timestamp: int, fields: Fields) -> None:
+        if is_late(event_type, timestamp):
             return
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "DockScan":
+            entry_DockThroughput(timestamp, fields)
+        elif event_type == "Heartbeat":
+            entry_GatewayBacklog(timestamp, fields)
 
     def close() -> None:
         flush_DockThroughput()
@@ -197,7 +203,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
+from math import inf
 from typing import Any
 
 from vpl_runtime.builtins import fn_contains, fn_len, fn_lower, fn_starts_with, fn_upper
@@ -21,6 +22,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -52,12 +54,12 @@ class Window_HubDelays:
         self.count2: int = 0  # numbers seen in delay_min
         self.countdistinct2: set[Any] = set()  # count_distinct(shipment): keys seen
         self.avg3: float = 0.0  # avg(delay_min): running sum
-        self.max4: Any = float("-inf")  # max(delay_min)
+        self.max4: Any = -inf  # max(delay_min)
         self.collect5: list[Any] = []  # collect(carrier)
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -78,7 +80,13 @@ def _build(
             out1["carrier"] = value
         if (
             value := v_div(
-                v_sub(f.get("actual_ms", MISSING), f.get("planned_ms", MISSING)), 60000
+                (
+                    t1 - t2
+                    if ((t1 := f.get("actual_ms", MISSING)).__class__ in NUMERIC)
+                    & ((t2 := f.get("planned_ms", MISSING)).__class__ in NUMERIC)
+                    else v_sub(t1, t2)
+                ),
+                60000,
             )
         ) is not MISSING:
             out1["delay_min"] = value
@@ -125,16 +133,24 @@ def _build(
         emit_HubDelays(ts, f)
 
     def result_HubDelays(state: Window_HubDelays) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["hub"] = state.key
-        out["late"] = state.n
-        out["shipments"] = len(state.countdistinct2)
-        out["avg_delay_min"] = state.avg3 / state.count2 if state.count2 else None
-        out["worst_delay_min"] = float(state.max4) if state.count2 else None
-        out["carriers"] = state.collect5
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "late": state.n,
+                "shipments": len(state.countdistinct2),
+                "avg_delay_min": (state.avg3 / state.count2 if state.count2 else None),
+                "worst_delay_min": (float(state.max4) if state.count2 else None),
+                "carriers": state.collect5,
+            }
+        return {
+            "_partition": key_text(state.key),
+            "hub": state.key,
+            "late": state.n,
+            "shipments": len(state.countdistinct2),
+            "avg_delay_min": (state.avg3 / state.count2 if state.count2 else None),
+            "worst_delay_min": (float(state.max4) if state.count2 else None),
+            "carriers": state.collect5,
+        }
 
     def flush_HubDelays() -> None:
         for w in list(windows_HubDelays.values()):
@@ -184,18 +200,15 @@ def _build(
         if v_gt(f.get("actual_ms", MISSING), f.get("planned_ms", MISSING)) is True:
             entry_Delayed(ts, f)
 
-    routes: dict[str, StreamFn] = {
-        "Arrived": route_Arrived,
-        "Delayed": entry_HubDelays,
-        "Departed": route_Departed,
-        "Incident": entry_Delayed,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Arrived":
+            route_Arrived(timestamp, fields)
+        elif event_type == "Departed":
+            route_Departed(timestamp, fields)
+        elif event_type == "Incident":
+            entry_Delayed(timestamp, fields)
+        elif event_type == "Delayed":
+            entry_HubDelays(timestamp, fields)
 
     def close() -> None:
         flush_HubDelays()
@@ -217,7 +230,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
+from math import inf
 from typing import Any
 
 from vpl_runtime.builtins import fn_lower, fn_round
@@ -22,6 +23,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -73,7 +75,7 @@ class Agg_CardVelocity:
         )  # count_distinct(lower(merchant)): keys seen
         self.countdistinct3: set[Any] = set()  # count_distinct(country): keys seen
         self.sum4: float = 0.0  # sum(amount)
-        self.max5: Any = float("-inf")  # max(amount)
+        self.max5: Any = -inf  # max(amount)
 
 
 class Window_BigTicketBlocks:
@@ -98,7 +100,7 @@ class Window_BigTicketBlocks:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -152,16 +154,24 @@ def _build(
         entry_FraudDesk(ts, f)
 
     def result_CardVelocity(state: Agg_CardVelocity) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["card"] = state.key
-        out["payments"] = state.n
-        out["merchants"] = len(state.countdistinct2)
-        out["countries"] = len(state.countdistinct3)
-        out["spend"] = state.sum4
-        out["biggest"] = float(state.max5) if state.count3 else None
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "payments": state.n,
+                "merchants": len(state.countdistinct2),
+                "countries": len(state.countdistinct3),
+                "spend": state.sum4,
+                "biggest": (float(state.max5) if state.count3 else None),
+            }
+        return {
+            "_partition": key_text(state.key),
+            "card": state.key,
+            "payments": state.n,
+            "merchants": len(state.countdistinct2),
+            "countries": len(state.countdistinct3),
+            "spend": state.sum4,
+            "biggest": (float(state.max5) if state.count3 else None),
+        }
 
     def batch_CardVelocity(batch: list[tuple[int, Fields]]) -> None:
         groups: dict[Any, Agg_CardVelocity] = {}
@@ -262,14 +272,20 @@ def _build(
         emit_BigTicketBlocks(ts, f)
 
     def result_BigTicketBlocks(state: Window_BigTicketBlocks) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["card"] = state.key
-        out["total"] = state.sum1
-        out["first_merchant"] = state.first2
-        out["last_merchant"] = state.last3
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "total": state.sum1,
+                "first_merchant": state.first2,
+                "last_merchant": state.last3,
+            }
+        return {
+            "_partition": key_text(state.key),
+            "card": state.key,
+            "total": state.sum1,
+            "first_merchant": state.first2,
+            "last_merchant": state.last3,
+        }
 
     def stream_BigTicketBlocks(ts: int, f: Fields) -> None:
         # program.vpl:44:5 .where(amount >= 500)
@@ -306,16 +322,11 @@ def _build(
         entry_CardVelocity(ts, f)
         entry_BigTicketBlocks(ts, f)
 
-    routes: dict[str, StreamFn] = {
-        "CardVelocity": entry_FraudDesk,
-        "Payment": route_Payment,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Payment":
+            route_Payment(timestamp, fields)
+        elif event_type == "CardVelocity":
+            entry_FraudDesk(timestamp, fields)
 
     def close() -> None:
         pass  # no window keeps events until the end of input
@@ -337,7 +348,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

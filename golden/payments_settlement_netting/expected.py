@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from vpl_runtime.builtins import fn_to_int, fn_upper
+from vpl_runtime.contexts import ContextRuntime, ContextSpec, start_contexts
 from vpl_runtime.driver import (
     CloseFn,
     EmitFn,
@@ -21,6 +22,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -68,138 +70,184 @@ class Agg_NettingBlocks:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:16:8 stream Legs
-    emit_Legs = make_emitter("Legs")
+    def run_intake(ctx: ContextRuntime) -> None:
+        """Thread of context 'intake': stream Legs."""
+        send_reporting = ctx.sender("reporting")
 
-    def stream_Legs(ts: int, f: Fields) -> None:
-        # program.vpl:18:5 .where(side in ["buy", "sell"] and batch_ref >= "B-100")
-        if not (
-            (v_in(f.get("side", MISSING), v_array("buy", "sell")) is True)
-            and (v_ge(f.get("batch_ref", MISSING), "B-100") is True)
-        ):
-            return
-        # program.vpl:19:5 .emit(context: reporting, batch_ref: batch_ref, currency: upper(currency), signed_cents: if side == "sell" then -notional else notional, fee_cents: notional * fee_bps / BPS, fee_rest: notional * fee_bps % BPS)
-        out1: Fields = {}
-        if (value := f.get("batch_ref", MISSING)) is not MISSING:
-            out1["batch_ref"] = value
-        if (value := fn_upper(f.get("currency", MISSING))) is not MISSING:
-            out1["currency"] = value
-        if (
-            value := (
-                v_neg(f.get("notional", MISSING))
-                if (t1 := v_eq(f.get("side", MISSING), "sell")) is True
-                else (MISSING if t1 is MISSING else f.get("notional", MISSING))
-            )
-        ) is not MISSING:
-            out1["signed_cents"] = value
-        if (
-            value := v_div(
-                v_mul(f.get("notional", MISSING), f.get("fee_bps", MISSING)), 10000
-            )
-        ) is not MISSING:
-            out1["fee_cents"] = value
-        if (
-            value := v_mod(
-                v_mul(f.get("notional", MISSING), f.get("fee_bps", MISSING)), 10000
-            )
-        ) is not MISSING:
-            out1["fee_rest"] = value
-        f = out1
-        emit_Legs(ts, f)
-        entry_NettingBlocks(ts, f)
+        # program.vpl:16:8 stream Legs
+        emit_Legs = ctx.emitter("Legs")
 
-    entry_Legs: StreamFn = stream_Legs
+        def stream_Legs(ts: int, f: Fields) -> None:
+            # program.vpl:18:5 .where(side in ["buy", "sell"] and batch_ref >= "B-100")
+            if not (
+                (v_in(f.get("side", MISSING), v_array("buy", "sell")) is True)
+                and (v_ge(f.get("batch_ref", MISSING), "B-100") is True)
+            ):
+                return
+            # program.vpl:19:5 .emit(context: reporting, batch_ref: batch_ref, currency: upper(currency), signed_cents: if side == "sell" then -notional else notional, fee_cents: notional * fee_bps / BPS, fee_rest: notional * fee_bps % BPS)
+            out1: Fields = {}
+            if (value := f.get("batch_ref", MISSING)) is not MISSING:
+                out1["batch_ref"] = value
+            if (value := fn_upper(f.get("currency", MISSING))) is not MISSING:
+                out1["currency"] = value
+            if (
+                value := (
+                    v_neg(f.get("notional", MISSING))
+                    if (t1 := v_eq(f.get("side", MISSING), "sell")) is True
+                    else (MISSING if t1 is MISSING else f.get("notional", MISSING))
+                )
+            ) is not MISSING:
+                out1["signed_cents"] = value
+            if (
+                value := v_div(
+                    (
+                        t2 * t3
+                        if ((t2 := f.get("notional", MISSING)).__class__ in NUMERIC)
+                        & ((t3 := f.get("fee_bps", MISSING)).__class__ in NUMERIC)
+                        else v_mul(t2, t3)
+                    ),
+                    10000,
+                )
+            ) is not MISSING:
+                out1["fee_cents"] = value
+            if (
+                value := v_mod(
+                    (
+                        t4 * t5
+                        if ((t4 := f.get("notional", MISSING)).__class__ in NUMERIC)
+                        & ((t5 := f.get("fee_bps", MISSING)).__class__ in NUMERIC)
+                        else v_mul(t4, t5)
+                    ),
+                    10000,
+                )
+            ) is not MISSING:
+                out1["fee_rest"] = value
+            f = out1
+            emit_Legs(ts, f)
+            send_reporting("Legs", ts, f)
 
-    # program.vpl:30:8 stream NettingBlocks
-    emit_NettingBlocks = make_emitter("NettingBlocks")
-    window_NettingBlocks = Window_NettingBlocks(MISSING)
+        entry_Legs: StreamFn = stream_Legs
 
-    def after_NettingBlocks(ts: int, f: Fields) -> None:
-        # program.vpl:35:5 .emit as NettingReport(currency: currency, legs: legs, net_units: to_int(net_cents) / 100, net_cents_rest: to_int(net_cents) % 100, fees_cents: to_int(fees), last_ref: last_ref)
-        out1: Fields = {}
-        if (value := f.get("currency", MISSING)) is not MISSING:
-            out1["currency"] = value
-        if (value := f.get("legs", MISSING)) is not MISSING:
-            out1["legs"] = value
-        if (value := v_div(fn_to_int(f.get("net_cents", MISSING)), 100)) is not MISSING:
-            out1["net_units"] = value
-        if (value := v_mod(fn_to_int(f.get("net_cents", MISSING)), 100)) is not MISSING:
-            out1["net_cents_rest"] = value
-        if (value := fn_to_int(f.get("fees", MISSING))) is not MISSING:
-            out1["fees_cents"] = value
-        if (value := f.get("last_ref", MISSING)) is not MISSING:
-            out1["last_ref"] = value
-        f = out1
-        emit_NettingBlocks(ts, f)
+        if ctx.instrument is not None:
+            entry_Legs = ctx.instrument("Legs", entry_Legs)
 
-    def result_NettingBlocks(state: Agg_NettingBlocks) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["currency"] = state.key
-        out["legs"] = state.n
-        out["net_cents"] = state.sum2
-        out["fees"] = state.sum3
-        out["last_ref"] = state.last4
-        return out
+        routes: dict[str, StreamFn] = {
+            "Settlement": entry_Legs,
+        }
 
-    def batch_NettingBlocks(batch: list[tuple[int, Fields]]) -> None:
-        groups: dict[Any, Agg_NettingBlocks] = {}
-        for ts, f in batch:
-            key_value = f.get("currency", MISSING)
-            key = key_value if key_value.__class__ is str else key_of(key_value)
-            w = groups.get(key)
-            if w is None:
-                w = groups[key] = Agg_NettingBlocks(key_value)
+        ctx.serve(routes, [])
+
+    def run_reporting(ctx: ContextRuntime) -> None:
+        """Thread of context 'reporting': stream NettingBlocks."""
+
+        # program.vpl:30:8 stream NettingBlocks
+        emit_NettingBlocks = ctx.emitter("NettingBlocks")
+        window_NettingBlocks = Window_NettingBlocks(MISSING)
+
+        def after_NettingBlocks(ts: int, f: Fields) -> None:
+            # program.vpl:35:5 .emit as NettingReport(currency: currency, legs: legs, net_units: to_int(net_cents) / 100, net_cents_rest: to_int(net_cents) % 100, fees_cents: to_int(fees), last_ref: last_ref)
+            out1: Fields = {}
+            if (value := f.get("currency", MISSING)) is not MISSING:
+                out1["currency"] = value
+            if (value := f.get("legs", MISSING)) is not MISSING:
+                out1["legs"] = value
+            if (
+                value := v_div(fn_to_int(f.get("net_cents", MISSING)), 100)
+            ) is not MISSING:
+                out1["net_units"] = value
+            if (
+                value := v_mod(fn_to_int(f.get("net_cents", MISSING)), 100)
+            ) is not MISSING:
+                out1["net_cents_rest"] = value
+            if (value := fn_to_int(f.get("fees", MISSING))) is not MISSING:
+                out1["fees_cents"] = value
+            if (value := f.get("last_ref", MISSING)) is not MISSING:
+                out1["last_ref"] = value
+            f = out1
+            emit_NettingBlocks(ts, f)
+
+        def result_NettingBlocks(state: Agg_NettingBlocks) -> Fields:
+            if state.key is MISSING:
+                return {
+                    "_partition": "default",
+                    "legs": state.n,
+                    "net_cents": state.sum2,
+                    "fees": state.sum3,
+                    "last_ref": state.last4,
+                }
+            return {
+                "_partition": key_text(state.key),
+                "currency": state.key,
+                "legs": state.n,
+                "net_cents": state.sum2,
+                "fees": state.sum3,
+                "last_ref": state.last4,
+            }
+
+        def batch_NettingBlocks(batch: list[tuple[int, Fields]]) -> None:
+            groups: dict[Any, Agg_NettingBlocks] = {}
+            for ts, f in batch:
+                key_value = f.get("currency", MISSING)
+                key = key_value if key_value.__class__ is str else key_of(key_value)
+                w = groups.get(key)
+                if w is None:
+                    w = groups[key] = Agg_NettingBlocks(key_value)
+                w.n += 1
+                w.ts = ts
+                v1 = f.get("signed_cents")
+                if v1.__class__ in NUMERIC and v1 == v1:
+                    w.sum2 += v1
+                v2 = f.get("fee_cents")
+                if v2.__class__ in NUMERIC and v2 == v2:
+                    w.sum3 += v2
+                v3 = f.get("batch_ref", MISSING)
+                w.last4 = None if v3 is MISSING else v3
+            for w in groups.values():
+                after_NettingBlocks(w.ts, result_NettingBlocks(w))
+
+        def stream_NettingBlocks(ts: int, f: Fields) -> None:
+            nonlocal window_NettingBlocks
+            # program.vpl:32:5 .window(6)
+            w = window_NettingBlocks
             w.n += 1
-            w.ts = ts
-            v1 = f.get("signed_cents")
-            if v1.__class__ in NUMERIC and v1 == v1:
-                w.sum2 += v1
-            v2 = f.get("fee_cents")
-            if v2.__class__ in NUMERIC and v2 == v2:
-                w.sum3 += v2
-            v3 = f.get("batch_ref", MISSING)
-            w.last4 = None if v3 is MISSING else v3
-        for w in groups.values():
-            after_NettingBlocks(w.ts, result_NettingBlocks(w))
+            w.buf.append((ts, f))
+            if w.n == 6:
+                closed = w
+                w = window_NettingBlocks = Window_NettingBlocks(MISSING)
+                batch_NettingBlocks(closed.buf)
 
-    def stream_NettingBlocks(ts: int, f: Fields) -> None:
-        nonlocal window_NettingBlocks
-        # program.vpl:32:5 .window(6)
-        w = window_NettingBlocks
-        w.n += 1
-        w.buf.append((ts, f))
-        if w.n == 6:
-            closed = w
-            w = window_NettingBlocks = Window_NettingBlocks(MISSING)
-            batch_NettingBlocks(closed.buf)
+        entry_NettingBlocks: StreamFn = stream_NettingBlocks
 
-    entry_NettingBlocks: StreamFn = stream_NettingBlocks
+        if ctx.instrument is not None:
+            entry_NettingBlocks = ctx.instrument("NettingBlocks", entry_NettingBlocks)
 
-    if instrument is not None:
-        entry_Legs = instrument("Legs", entry_Legs)
-        entry_NettingBlocks = instrument("NettingBlocks", entry_NettingBlocks)
+        routes: dict[str, StreamFn] = {
+            "Legs": entry_NettingBlocks,
+        }
 
-    routes: dict[str, StreamFn] = {
-        "Legs": entry_NettingBlocks,
-        "Settlement": entry_Legs,
-    }
-    route_of = routes.get
+        ctx.serve(routes, [])
 
-    def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
-
-    def close() -> None:
-        pass  # no window keeps events until the end of input
-
-    return push, close
+    specs = (
+        ContextSpec(
+            "intake",
+            run_intake,
+            cores=(),
+            routes=("Settlement",),
+            upstream=(),
+        ),
+        ContextSpec(
+            "reporting",
+            run_reporting,
+            cores=(),
+            routes=("Legs",),
+            upstream=("intake",),
+        ),
+    )
+    return start_contexts(specs, make_emitter, instrument, options)
 
 
 class Pipeline:
@@ -207,6 +255,7 @@ class Pipeline:
 
     `sink(stream, timestamp, fields)` receives every output event; call `push` once per
     input event, in order, and `close` once at the end of input (it flushes windows).
+    Contexts run on their own threads; `sink` is called from them, one call at a time.
     """
 
     push: PushFn
@@ -216,7 +265,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

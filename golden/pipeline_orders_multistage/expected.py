@@ -22,6 +22,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -52,7 +53,7 @@ class Window_RegionRevenue:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
     # Several chains of streams lead to one stream: deliver breadth-first (SEMANTICS 5.1)
@@ -193,14 +194,20 @@ def _build(
         enqueue((entry_RegionLeader, ts, f))
 
     def result_RegionRevenue(state: Window_RegionRevenue) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["region"] = state.key
-        out["orders"] = state.n
-        out["revenue"] = state.sum2
-        out["customers"] = len(state.countdistinct3)
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "orders": state.n,
+                "revenue": state.sum2,
+                "customers": len(state.countdistinct3),
+            }
+        return {
+            "_partition": key_text(state.key),
+            "region": state.key,
+            "orders": state.n,
+            "revenue": state.sum2,
+            "customers": len(state.countdistinct3),
+        }
 
     def flush_RegionRevenue() -> None:
         for w in list(windows_RegionRevenue.values()):
@@ -286,30 +293,27 @@ def _build(
         entry_RegionLeader = instrument("RegionLeader", entry_RegionLeader)
         entry_Audit = instrument("Audit", entry_Audit)
 
+    def route_Order(ts: int, f: Fields) -> None:
+        entry_Validated(ts, f)
+        if (t1 := f.get("coupon", MISSING)) is not MISSING and t1 is not None:
+            entry_Audit(ts, f)
+
     def route_Enriched(ts: int, f: Fields) -> None:
         entry_BigOrders(ts, f)
         entry_RegionRevenue(ts, f)
         if f.get("tier") == "gold":
             entry_Audit(ts, f)
 
-    def route_Order(ts: int, f: Fields) -> None:
-        entry_Validated(ts, f)
-        if (t1 := f.get("coupon", MISSING)) is not MISSING and t1 is not None:
-            entry_Audit(ts, f)
-
-    routes: dict[str, StreamFn] = {
-        "Enriched": route_Enriched,
-        "Order": route_Order,
-        "RegionRevenue": entry_RegionLeader,
-        "Validated": entry_Enriched,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
-            drain()
+        if event_type == "Order":
+            route_Order(timestamp, fields)
+        elif event_type == "Enriched":
+            route_Enriched(timestamp, fields)
+        elif event_type == "RegionRevenue":
+            entry_RegionLeader(timestamp, fields)
+        elif event_type == "Validated":
+            entry_Enriched(timestamp, fields)
+        drain()
 
     def close() -> None:
         flush_RegionRevenue()
@@ -331,7 +335,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
+from math import inf
 from typing import Any
 
 from vpl_runtime.aggfns import agg_percentile, agg_stddev
@@ -22,6 +23,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -57,12 +59,12 @@ class Window_VenueLatency:
         self.avg5: float = 0.0  # avg(latency_us): running sum
         self.stddev6mean: float = 0.0  # stddev(latency_us): Welford mean
         self.stddev6m2: float = 0.0  # stddev(latency_us): Welford sum of squares
-        self.max7: Any = float("-inf")  # max(latency_us)
+        self.max7: Any = -inf  # max(latency_us)
         self.collect8: list[Any] = []  # collect(latency_us)
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -98,19 +100,30 @@ def _build(
         entry_SlowVenue(ts, f)
 
     def result_VenueLatency(state: Window_VenueLatency) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["venue"] = state.key
-        out["acks"] = state.n
-        out["p50"] = agg_percentile(state.values1, 50)
-        out["p90"] = agg_percentile(state.values1, 90)
-        out["p99"] = agg_percentile(state.values1, 99)
-        out["mean"] = state.avg5 / state.count1 if state.count1 else None
-        out["jitter"] = agg_stddev(state.count1, state.stddev6m2)
-        out["worst"] = float(state.max7) if state.count1 else None
-        out["samples"] = state.collect8
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "acks": state.n,
+                "p50": agg_percentile(state.values1, 50),
+                "p90": agg_percentile(state.values1, 90),
+                "p99": agg_percentile(state.values1, 99),
+                "mean": (state.avg5 / state.count1 if state.count1 else None),
+                "jitter": agg_stddev(state.count1, state.stddev6m2),
+                "worst": (float(state.max7) if state.count1 else None),
+                "samples": state.collect8,
+            }
+        return {
+            "_partition": key_text(state.key),
+            "venue": state.key,
+            "acks": state.n,
+            "p50": agg_percentile(state.values1, 50),
+            "p90": agg_percentile(state.values1, 90),
+            "p99": agg_percentile(state.values1, 99),
+            "mean": (state.avg5 / state.count1 if state.count1 else None),
+            "jitter": agg_stddev(state.count1, state.stddev6m2),
+            "worst": (float(state.max7) if state.count1 else None),
+            "samples": state.collect8,
+        }
 
     def flush_VenueLatency() -> None:
         for w in list(windows_VenueLatency.values()):
@@ -175,16 +188,11 @@ def _build(
         entry_VenueLatency = instrument("VenueLatency", entry_VenueLatency)
         entry_SlowVenue = instrument("SlowVenue", entry_SlowVenue)
 
-    routes: dict[str, StreamFn] = {
-        "OrderAck": entry_VenueLatency,
-        "VenueLatency": entry_SlowVenue,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "OrderAck":
+            entry_VenueLatency(timestamp, fields)
+        elif event_type == "VenueLatency":
+            entry_SlowVenue(timestamp, fields)
 
     def close() -> None:
         flush_VenueLatency()
@@ -206,7 +214,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

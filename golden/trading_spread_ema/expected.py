@@ -22,6 +22,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -71,7 +72,7 @@ class Agg_MidEma:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -89,21 +90,59 @@ def _build(
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (
-            value := v_div(v_add(f.get("bid", MISSING), f.get("ask", MISSING)), 2.0)
+            value := v_div(
+                (
+                    t2 + t3
+                    if ((t2 := f.get("bid", MISSING)).__class__ in NUMERIC)
+                    & ((t3 := f.get("ask", MISSING)).__class__ in NUMERIC)
+                    else v_add(t2, t3)
+                ),
+                2.0,
+            )
         ) is not MISSING:
             out1["mid"] = value
         if (
-            value := v_mul(
-                v_div(
-                    v_sub(f.get("ask", MISSING), f.get("bid", MISSING)),
-                    v_div(v_add(f.get("bid", MISSING), f.get("ask", MISSING)), 2.0),
-                ),
-                10000.0,
+            value := (
+                t4 * 10000.0
+                if (
+                    (
+                        t4 := v_div(
+                            (
+                                t5 - t6
+                                if ((t5 := f.get("ask", MISSING)).__class__ in NUMERIC)
+                                & ((t6 := f.get("bid", MISSING)).__class__ in NUMERIC)
+                                else v_sub(t5, t6)
+                            ),
+                            v_div(
+                                (
+                                    t7 + t8
+                                    if (
+                                        (t7 := f.get("bid", MISSING)).__class__
+                                        in NUMERIC
+                                    )
+                                    & (
+                                        (t8 := f.get("ask", MISSING)).__class__
+                                        in NUMERIC
+                                    )
+                                    else v_add(t7, t8)
+                                ),
+                                2.0,
+                            ),
+                        )
+                    ).__class__
+                    in NUMERIC
+                )
+                else v_mul(t4, 10000.0)
             )
         ) is not MISSING:
             out1["spread_bps"] = value
         if (
-            value := v_sub(f.get("bid_size", MISSING), f.get("ask_size", MISSING))
+            value := (
+                t9 - t10
+                if ((t9 := f.get("bid_size", MISSING)).__class__ in NUMERIC)
+                & ((t10 := f.get("ask_size", MISSING)).__class__ in NUMERIC)
+                else v_sub(t9, t10)
+            )
         ) is not MISSING:
             out1["imbalance"] = value
         f = out1
@@ -157,14 +196,20 @@ def _build(
         emit_MidEma(ts, f)
 
     def result_MidEma(state: Agg_MidEma) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["symbol"] = state.key
-        out["ema_mid"] = state.ema1
-        out["last_mid"] = state.last2
-        out["pressure"] = state.sum3
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "ema_mid": state.ema1,
+                "last_mid": state.last2,
+                "pressure": state.sum3,
+            }
+        return {
+            "_partition": key_text(state.key),
+            "symbol": state.key,
+            "ema_mid": state.ema1,
+            "last_mid": state.last2,
+            "pressure": state.sum3,
+        }
 
     def batch_MidEma(batch: list[tuple[int, Fields]]) -> None:
         groups: dict[Any, Agg_MidEma] = {}
@@ -210,16 +255,11 @@ def _build(
         entry_WideSpread(ts, f)
         entry_MidEma(ts, f)
 
-    routes: dict[str, StreamFn] = {
-        "Mid": route_Mid,
-        "Quote": entry_Mid,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Quote":
+            entry_Mid(timestamp, fields)
+        elif event_type == "Mid":
+            route_Mid(timestamp, fields)
 
     def close() -> None:
         pass  # no window keeps events until the end of input
@@ -241,7 +281,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

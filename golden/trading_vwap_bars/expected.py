@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
+from math import inf
 from typing import Any
 
 from vpl_runtime.driver import (
@@ -20,6 +21,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -52,15 +54,15 @@ class Window_Bars:
         self.start: int = 0  # time of the window's first event
         self.count1: int = 0  # numbers seen in price
         self.first1: Any = None  # first(price)
-        self.max2: Any = float("-inf")  # max(price)
-        self.min3: Any = float("inf")  # min(price)
+        self.max2: Any = -inf  # max(price)
+        self.min3: Any = inf  # min(price)
         self.last4: Any = None  # last(price)
         self.sum5: float = 0.0  # sum(qty)
         self.sum7: float = 0.0  # sum(price * qty)
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -88,12 +90,25 @@ def _build(
         if (value := f.get("vwap", MISSING)) is not MISSING:
             out1["vwap"] = value
         if (
-            value := v_mul(
-                v_div(
-                    v_sub(f.get("close", MISSING), f.get("open", MISSING)),
-                    f.get("open", MISSING),
-                ),
-                100.0,
+            value := (
+                t1 * 100.0
+                if (
+                    (
+                        t1 := v_div(
+                            (
+                                t2 - t3
+                                if (
+                                    (t2 := f.get("close", MISSING)).__class__ in NUMERIC
+                                )
+                                & ((t3 := f.get("open", MISSING)).__class__ in NUMERIC)
+                                else v_sub(t2, t3)
+                            ),
+                            f.get("open", MISSING),
+                        )
+                    ).__class__
+                    in NUMERIC
+                )
+                else v_mul(t1, 100.0)
             )
         ) is not MISSING:
             out1["change_pct"] = value
@@ -123,7 +138,7 @@ def _build(
 
     def stream_Bars(ts: int, f: Fields) -> None:
         # program.vpl:10:5 .where(qty > 0)
-        if not (((t1 := f.get("qty")).__class__ in NUMERIC and t1 > 0)):
+        if not (((t4 := f.get("qty")).__class__ in NUMERIC and t4 > 0)):
             return
         # program.vpl:12:5 .window(1m)
         key_value = f.get("symbol", MISSING)
@@ -153,7 +168,12 @@ def _build(
         v2 = f.get("qty")
         if v2.__class__ in NUMERIC and v2 == v2:
             w.sum5 += v2
-        v3 = v_mul(f.get("price", MISSING), f.get("qty", MISSING))
+        v3 = (
+            t5 * t6
+            if ((t5 := f.get("price", MISSING)).__class__ in NUMERIC)
+            & ((t6 := f.get("qty", MISSING)).__class__ in NUMERIC)
+            else v_mul(t5, t6)
+        )
         if v3.__class__ in NUMERIC and v3 == v3:
             w.sum7 += v3
 
@@ -168,7 +188,12 @@ def _build(
             (
                 (
                     t1 := v_div(
-                        v_sub(f.get("high", MISSING), f.get("low", MISSING)),
+                        (
+                            t2 - t3
+                            if ((t2 := f.get("high", MISSING)).__class__ in NUMERIC)
+                            & ((t3 := f.get("low", MISSING)).__class__ in NUMERIC)
+                            else v_sub(t2, t3)
+                        ),
                         f.get("open", MISSING),
                     )
                 ).__class__
@@ -182,7 +207,12 @@ def _build(
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (
-            value := v_sub(f.get("high", MISSING), f.get("low", MISSING))
+            value := (
+                t4 - t5
+                if ((t4 := f.get("high", MISSING)).__class__ in NUMERIC)
+                & ((t5 := f.get("low", MISSING)).__class__ in NUMERIC)
+                else v_sub(t4, t5)
+            )
         ) is not MISSING:
             out1["range"] = value
         if (value := f.get("trades", MISSING)) is not MISSING:
@@ -208,16 +238,11 @@ def _build(
         entry_Bars = instrument("Bars", entry_Bars)
         entry_WideBars = instrument("WideBars", entry_WideBars)
 
-    routes: dict[str, StreamFn] = {
-        "Bars": entry_WideBars,
-        "Trade": entry_Bars,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "Trade":
+            entry_Bars(timestamp, fields)
+        elif event_type == "Bars":
+            entry_WideBars(timestamp, fields)
 
     def close() -> None:
         flush_Bars()
@@ -239,7 +264,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

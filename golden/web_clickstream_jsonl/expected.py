@@ -21,6 +21,7 @@ from vpl_runtime.driver import (
     Fields,
     Instrument,
     PushFn,
+    RunOptions,
     StreamFn,
     run_module,
 )
@@ -53,7 +54,7 @@ class Window_UserSessions:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
@@ -129,15 +130,22 @@ def _build(
         emit_UserSessions(ts, f)
 
     def result_UserSessions(state: Window_UserSessions) -> Fields:
-        out: Fields = {}
-        out["_partition"] = key_text(state.key)
-        if state.key is not MISSING:
-            out["user"] = state.key
-        out["views"] = state.n
-        out["sections"] = len(state.countdistinct2)
-        out["entry"] = state.first3
-        out["came_from"] = state.first4
-        return out
+        if state.key is MISSING:
+            return {
+                "_partition": "default",
+                "views": state.n,
+                "sections": len(state.countdistinct2),
+                "entry": state.first3,
+                "came_from": state.first4,
+            }
+        return {
+            "_partition": key_text(state.key),
+            "user": state.key,
+            "views": state.n,
+            "sections": len(state.countdistinct2),
+            "entry": state.first3,
+            "came_from": state.first4,
+        }
 
     def flush_UserSessions() -> None:
         for w in list(windows_UserSessions.values()):
@@ -210,17 +218,13 @@ def _build(
         entry_SlowPages(ts, f)
         entry_UserSessions(ts, f)
 
-    routes: dict[str, StreamFn] = {
-        "ApiError": entry_CheckoutErrors,
-        "PageView": entry_Views,
-        "Views": route_Views,
-    }
-    route_of = routes.get
-
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        route = route_of(event_type)
-        if route is not None:
-            route(timestamp, fields)
+        if event_type == "ApiError":
+            entry_CheckoutErrors(timestamp, fields)
+        elif event_type == "PageView":
+            entry_Views(timestamp, fields)
+        elif event_type == "Views":
+            route_Views(timestamp, fields)
 
     def close() -> None:
         flush_UserSessions()
@@ -242,7 +246,7 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return partial(sink, stream)
 
-        self.push, self.close = _build(make_emitter, None)
+        self.push, self.close = _build(make_emitter, None, RunOptions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

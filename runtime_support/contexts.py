@@ -1,0 +1,46 @@
+"""Contexts (SEMANTICS §8, DECISION D11): what a multi-context generated module calls.
+
+    ctx.serve(...) in each `run_<context>(ctx)`, and
+    push, close = start_contexts((ContextSpec(...), ...), make_emitter, instrument, options)
+
+Each context runs on its own thread (`options.backend == "thread"`) or forked process
+(`"process"`), pinned to its cores where possible. Bounded channels carry micro-batches
+between contexts; a context merges what its producers send by cascade id, so that every
+stream's output equals the single-threaded run's (see `vpl_runtime.ctx_core`).
+"""
+
+from collections.abc import Sequence
+
+from vpl_runtime.ctx_core import CASCADE_END as CASCADE_END
+from vpl_runtime.ctx_core import FLUSH_BASE as FLUSH_BASE
+from vpl_runtime.ctx_core import ContextFailure as ContextFailure
+from vpl_runtime.ctx_core import ContextRuntime as ContextRuntime
+from vpl_runtime.ctx_core import ContextSpec as ContextSpec
+from vpl_runtime.ctx_core import _ctx_Graph
+from vpl_runtime.ctx_process import _ctx_start_processes
+from vpl_runtime.ctx_support import _ctx_usable_cores
+from vpl_runtime.ctx_threads import _ctx_start_threads
+from vpl_runtime.driver import CloseFn, EmitterFactory, Instrument, PushFn, RunOptions
+
+
+def start_contexts(
+    specs: Sequence[ContextSpec],
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+) -> tuple[PushFn, CloseFn]:
+    """Start every context; return the ingress `push(event_type, timestamp, fields)` and `close()`.
+
+    `push` is called on the caller's thread in input order; `close` (end of input) drains
+    everything, waits for every context and returns. Both raise `ContextFailure` once a
+    context failed. The ingress flushes its partial batches from `options.idle_hooks`.
+    """
+    if options.backend not in ("thread", "process"):
+        raise ValueError(f"unknown backend {options.backend!r} (expected 'thread' or 'process')")
+    if options.queue_capacity < 1 or options.batch_size < 1:
+        raise ValueError("queue capacity and batch size must be at least 1")
+    graph = _ctx_Graph.build(specs)
+    cores = [_ctx_usable_cores(spec.name, spec.cores) for spec in specs]
+    if options.backend == "process":
+        return _ctx_start_processes(graph, make_emitter, instrument, options, cores)
+    return _ctx_start_threads(graph, make_emitter, instrument, options, cores)

@@ -1,0 +1,469 @@
+"""Contexts (SEMANTICS §8, DECISION D11): the protocol that every backend shares.
+
+A context is one thread (or process) running some streams. The *ingress* (the caller of
+`push`) numbers input events 0, 1, 2, ... — their *cascade* ids — and sends each one to the
+contexts that consume its type; a context sends the events its streams produce to downstream
+contexts, each item tagged with the cascade id of the item it was processing (end-of-input
+flush k runs as cascade `FLUSH_BASE + k`). Every batch also carries `upto`: its producer will
+never again send an item with a smaller cascade. A context processes its items in (cascade,
+producer index, arrival) order, as far as its producers' promises allow, which restores the
+single-threaded order of every stream for the tree-shaped programs that the compiler runs on
+several contexts.
+
+This module holds what does not depend on threads or processes: the specs and their graph,
+`ContextRuntime` (the merge and the serve loop, talking to a `_ctx_Transport`), the ingress,
+failures and counters.
+"""
+
+import re
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Protocol, TypeAlias
+
+from vpl_runtime.driver import EmitFn, Fields, Instrument, StreamFn
+
+FLUSH_BASE = 1 << 62  # cascade id of the end-of-input flush at global position 0
+CASCADE_END = 1 << 63  # `upto` of a producer that is done
+
+# (route name, timestamp, fields, cascade id)
+_ctx_Item: TypeAlias = tuple[str, int, Fields, int]
+# (producer index at the receiving context, items, upto); producer 0 is the ingress
+_ctx_Batch: TypeAlias = tuple[int, list[_ctx_Item], int]
+_ctx_INPUT = "(input)"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSpec:
+    """One context of a generated module.
+
+    `run(ctx)` sets up the context's streams and calls `ctx.serve(...)`; `routes` are the route
+    names its `serve` accepts (input event types among them receive input events); `upstream`
+    are the contexts that send to it, in the order that breaks ties between equal cascades.
+    """
+
+    name: str
+    run: Callable[["ContextRuntime"], None]
+    cores: tuple[int, ...] = ()
+    routes: tuple[str, ...] = ()
+    upstream: tuple[str, ...] = ()
+
+
+class ContextFailure(RuntimeError):
+    """A context raised: `push` and `close` raise this in the caller's thread.
+
+    `str()` is one line (`context 'a' failed in stream 'S': ZeroDivisionError: ...`);
+    `traceback_text` is the traceback of the context where it happened.
+    """
+
+    def __init__(self, context: str, stream: str | None, error: str, traceback_text: str) -> None:
+        where = f"context '{context}' failed" + ("" if stream is None else f" in stream '{stream}'")
+        super().__init__(f"{where}: {error}")
+        self.context = context
+        self.stream = stream
+        self.error = error
+        self.traceback_text = traceback_text
+
+
+class _ctx_Stopped(Exception):
+    """Raised inside a context (or the ingress) when the pipeline is stopping."""
+
+
+_ctx_FUNCTION = re.compile(r"(?:stream|after|batch|flush|result)_(\w+)")
+
+
+def _ctx_describe(context: str, exc: BaseException) -> ContextFailure:
+    """The failure of `context` caused by `exc`; the stream is read from the traceback.
+
+    Generated functions are named `stream_<Name>`, `flush_<Name>`...: the innermost such
+    frame is the stream that failed.
+    """
+    stream = None
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        match = _ctx_FUNCTION.fullmatch(frame.name)
+        if match is not None:
+            stream = match.group(1)
+            break
+    text = str(exc)
+    error = type(exc).__name__ + (f": {text}" if text else "")
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ContextFailure(context, stream, error, details)
+
+
+def _ctx_raise(failure: ContextFailure) -> None:
+    """Raise `failure` in the caller's thread (a fresh copy: it may be raised several times).
+
+    A closed output (`| head`) stays a BrokenPipeError, which the driver ends quietly.
+    """
+    if failure.error.startswith("BrokenPipeError"):
+        raise BrokenPipeError(failure.error)
+    raise ContextFailure(failure.context, failure.stream, failure.error, failure.traceback_text)
+
+
+@dataclass(slots=True)
+class _ctx_Counters:
+    """What `--stats` reports for one context (or for the ingress)."""
+
+    events_in: int = 0  # items processed
+    sent: int = 0  # items sent to other contexts
+    lines: int = 0  # output lines emitted
+    busy: float = 0.0  # seconds in routes and flushes
+    high_water: int = 0  # most events received and not yet processed
+    blocked: float = 0.0  # seconds waiting for room in a full channel
+
+    def as_tuple(self) -> tuple[int, int, int, float, int, float]:
+        """The counters as plain values (sent from a child process)."""
+        return (self.events_in, self.sent, self.lines, self.busy, self.high_water, self.blocked)
+
+
+@dataclass(frozen=True, slots=True)
+class _ctx_Graph:
+    """The specs, checked, with each context's producers and targets as indexes."""
+
+    specs: tuple[ContextSpec, ...]
+    # per context: its targets as (target context, producer index there), in spec order
+    targets: tuple[tuple[tuple[int, int], ...], ...]
+    inputs: dict[str, tuple[int, ...]]  # input event type -> contexts, in spec order
+
+    @classmethod
+    def build(cls, specs: Sequence[ContextSpec]) -> "_ctx_Graph":
+        """Check names and edges (unique, known, acyclic) and index them."""
+        index: dict[str, int] = {}
+        for i, spec in enumerate(specs):
+            if spec.name in index:
+                raise ValueError(f"context '{spec.name}' is declared twice")
+            index[spec.name] = i
+        targets: list[list[tuple[int, int]]] = [[] for _ in specs]
+        for i, spec in enumerate(specs):
+            if len(set(spec.upstream)) != len(spec.upstream):
+                raise ValueError(f"context '{spec.name}': an upstream context is repeated")
+            for position, name in enumerate(spec.upstream):
+                if name not in index or name == spec.name:
+                    raise ValueError(f"context '{spec.name}': bad upstream context '{name}'")
+                targets[index[name]].append((i, position + 1))
+        _ctx_check_acyclic(specs, index)
+        inputs: dict[str, list[int]] = {}
+        for i, spec in enumerate(specs):
+            for route in dict.fromkeys(spec.routes):
+                inputs.setdefault(route, []).append(i)
+        return cls(
+            tuple(specs),
+            tuple(tuple(sorted(t)) for t in targets),
+            {name: tuple(found) for name, found in inputs.items()},
+        )
+
+    def producers(self, i: int) -> tuple[str, ...]:
+        """Names of the producers of context `i`, by producer index."""
+        return (_ctx_INPUT, *self.specs[i].upstream)
+
+
+def _ctx_check_acyclic(specs: Sequence[ContextSpec], index: dict[str, int]) -> None:
+    # A cycle of bounded channels could deadlock, and the merge could never make progress.
+    state = [0] * len(specs)  # 0 new, 1 on the path, 2 done
+
+    def visit(i: int) -> None:
+        state[i] = 1
+        for name in specs[i].upstream:
+            j = index[name]
+            if state[j] == 1:
+                raise ValueError(f"contexts form a cycle through '{specs[j].name}'")
+            if state[j] == 0:
+                visit(j)
+        state[i] = 2
+
+    for i in range(len(specs)):
+        if state[i] == 0:
+            visit(i)
+
+
+class _ctx_Transport(Protocol):
+    """How a context talks to the others: channels, output lines, idle time."""
+
+    def take(self, wait: bool) -> list[_ctx_Batch]:
+        """The batches that arrived; with `wait`, block until there is one (or stop)."""
+
+    def release(self, producer: int, batches: int, events: int) -> None:
+        """`batches` of `producer` (holding `events` events, 1 if empty) are done."""
+
+    def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
+        """Send a batch to target `slot`; block while its channel is full."""
+
+    def emitter(self, stream: str) -> EmitFn:
+        """The emit function of `stream`'s output lines, safe to call from this context."""
+
+    def passed(self) -> None:
+        """A processing pass ended (its output lines may be shipped)."""
+
+    def idle(self) -> None:
+        """Nothing to do: about to block waiting for input."""
+
+
+class _ctx_Pending:
+    """Received, unprocessed items per producer, with the latest `upto` of each producer."""
+
+    __slots__ = ("empty", "ends", "queues", "received", "upto")
+
+    def __init__(self, producers: int) -> None:
+        self.queues: list[deque[_ctx_Item]] = [deque() for _ in range(producers)]
+        self.upto = [0] * producers
+        self.received = [0] * producers  # items received, ever
+        self.ends: list[deque[tuple[int, int]]] = [deque() for _ in range(producers)]
+        self.empty = [0] * producers  # progress-only batches not yet released
+
+    def receive(self, batches: list[_ctx_Batch]) -> int:
+        """Queue the batches' items; return the backlog (events received, not processed)."""
+        for producer, items, upto in batches:
+            if items:
+                self.queues[producer].extend(items)
+                total = self.received[producer] + len(items)
+                self.received[producer] = total
+                self.ends[producer].append((total, len(items)))
+            else:
+                self.empty[producer] += 1
+            self.upto[producer] = upto
+        return sum(len(q) for q in self.queues)
+
+    def bounds(self, next_flush: int) -> list[int]:
+        """Per producer p, the cascade below which p's items can be processed now.
+
+        An item (c, p) comes before everything q may still send when c < upto[q], or
+        c == upto[q] and p < q; and before this context's next flush.
+        """
+        upto = self.upto
+        result = []
+        for p in range(len(upto)):
+            bound = next_flush
+            for q, value in enumerate(upto):
+                if q != p:
+                    bound = min(bound, value + 1 if p < q else value)
+            result.append(bound)
+        return result
+
+    def release(self, transport: _ctx_Transport) -> None:
+        """Give back the channel room of every batch whose items are all processed."""
+        for p, queue in enumerate(self.queues):
+            done = self.received[p] - len(queue)
+            ends = self.ends[p]
+            batches = events = self.empty[p]
+            while ends and ends[0][0] <= done:
+                batches += 1
+                events += ends.popleft()[1]
+            if batches:
+                self.empty[p] = 0
+                transport.release(p, batches, events)
+
+
+def _ctx_flush_cascade(order: Sequence[tuple[int, Callable[[], None]]], done: int) -> int:
+    """The cascade id of the next flush to run, or CASCADE_END once all ran."""
+    return FLUSH_BASE + order[done][0] if done < len(order) else CASCADE_END
+
+
+class ContextRuntime:
+    """One context's side of the runtime; used only from the context's own thread or process."""
+
+    def __init__(
+        self,
+        name: str,
+        producers: int,
+        targets: Sequence[str],
+        transport: _ctx_Transport,
+        instrument: Instrument | None,
+        batch_size: int,
+        counters: _ctx_Counters,
+    ) -> None:
+        self.name = name
+        self.instrument = instrument
+        self.counters = counters
+        self.served = False
+        self._producers = producers
+        self._slots = {target: slot for slot, target in enumerate(targets)}
+        self._out: list[list[_ctx_Item]] = [[] for _ in targets]
+        self._sent_upto = [0] * len(targets)
+        self._transport = transport
+        self._batch_size = batch_size
+        self._cascade = 0  # cascade id of the item being processed
+
+    def sender(self, target: str) -> Callable[[str, int, Fields], None]:
+        """`send(route, timestamp, fields)` delivers an item to context `target`."""
+        slot = self._slots.get(target)
+        if slot is None:
+            raise ValueError(f"context '{self.name}' is not upstream of context '{target}'")
+        buffer = self._out[slot]
+        size = self._batch_size
+
+        def send(route: str, timestamp: int, fields: Fields) -> None:
+            buffer.append((route, timestamp, fields, self._cascade))
+            if len(buffer) >= size:
+                # More items of the current cascade may follow: promise no more than it.
+                self._send(slot, self._cascade)
+
+        return send
+
+    def emitter(self, stream: str) -> EmitFn:
+        """The emit function of `stream`'s output lines."""
+        return self._transport.emitter(stream)
+
+    def _send(self, slot: int, upto: int) -> None:
+        buffer = self._out[slot]
+        items = buffer.copy()
+        buffer.clear()
+        self.counters.sent += len(items)
+        self._transport.send(slot, items, upto)
+        self._sent_upto[slot] = upto
+
+    def serve(
+        self, routes: Mapping[str, StreamFn], flushes: Sequence[tuple[int, Callable[[], None]]]
+    ) -> None:
+        """Process items and flushes in order until every producer is done; then return.
+
+        `flushes` are the context's end-of-input flushes with their global positions k.
+        """
+        if self.served:
+            raise RuntimeError(f"context '{self.name}': serve called twice")
+        order = sorted(flushes, key=lambda flush: flush[0])
+        pending = _ctx_Pending(self._producers)
+        transport = self._transport
+        counters = self.counters
+        done = 0  # flushes run
+        while True:
+            batches = transport.take(False)
+            if not batches:
+                transport.idle()
+                batches = transport.take(True)
+            counters.high_water = max(counters.high_water, pending.receive(batches))
+            started = perf_counter()
+            done = self._pass(pending, routes, order, done)
+            counters.busy += perf_counter() - started
+            pending.release(transport)
+            transport.passed()
+            progress = min(min(pending.upto), _ctx_flush_cascade(order, done))
+            self._send_progress(progress)
+            if progress == CASCADE_END:
+                break
+        transport.idle()
+        self.served = True
+
+    def _pass(
+        self,
+        pending: _ctx_Pending,
+        routes: Mapping[str, StreamFn],
+        order: Sequence[tuple[int, Callable[[], None]]],
+        done: int,
+    ) -> int:
+        """Process what can be, running each flush when its turn comes; return flushes run."""
+        while True:
+            next_flush = _ctx_flush_cascade(order, done)
+            self.counters.events_in += self._process(pending, routes, pending.bounds(next_flush))
+            # Its turn: no producer can still send an item below its cascade.
+            if done == len(order) or min(pending.upto) < next_flush:
+                return done
+            self._cascade = next_flush
+            order[done][1]()
+            done += 1
+
+    def _send_progress(self, progress: int) -> None:
+        # Every target learns the new promise; a batch that would repeat the last one, with
+        # no items, tells it nothing and is not sent.
+        for slot, buffer in enumerate(self._out):
+            if buffer or progress != self._sent_upto[slot]:
+                self._send(slot, progress)
+
+    def _process(
+        self, pending: _ctx_Pending, routes: Mapping[str, StreamFn], bounds: list[int]
+    ) -> int:
+        """Process every item that can be, in (cascade, producer, arrival) order; count them."""
+        queues = pending.queues
+        live = [p for p, q in enumerate(queues) if q and q[0][3] < bounds[p]]
+        if not live:
+            return 0
+        if len(live) == 1:  # the common case: no merge needed
+            p = live[0]
+            return self._drain(queues[p], routes, bounds[p])
+        count = 0
+        while True:
+            best, head = -1, 0
+            for p in live:
+                q = queues[p]
+                if q and q[0][3] < bounds[p] and (best < 0 or q[0][3] < head):
+                    best, head = p, q[0][3]
+            if best < 0:
+                return count
+            # Take a run from `best` up to the next head of another live producer.
+            stop = bounds[best]
+            for p in live:
+                q = queues[p]
+                if p != best and q:
+                    stop = min(stop, q[0][3] + 1 if best < p else q[0][3])
+            count += self._drain(queues[best], routes, stop)
+
+    def _drain(self, queue: deque[_ctx_Item], routes: Mapping[str, StreamFn], stop: int) -> int:
+        get = routes.get
+        if queue[-1][3] < stop:  # all of them: no test per item
+            items = list(queue)
+            queue.clear()
+            for route, timestamp, fields, cascade in items:
+                self._cascade = cascade
+                fn = get(route)
+                if fn is not None:
+                    fn(timestamp, fields)
+            return len(items)
+        count = 0
+        while queue and queue[0][3] < stop:
+            route, timestamp, fields, cascade = queue.popleft()
+            self._cascade = cascade
+            fn = get(route)
+            if fn is not None:
+                fn(timestamp, fields)
+            count += 1
+        return count
+
+
+class _ctx_Ingress:
+    """The producer of input items: numbers input events and batches them per context."""
+
+    def __init__(
+        self,
+        graph: _ctx_Graph,
+        send: Callable[[int, list[_ctx_Item], int], None],
+        batch_size: int,
+        counters: _ctx_Counters,
+    ) -> None:
+        self.next_id = 0
+        self.sent_upto = 0
+        self.counters = counters
+        self._inputs = graph.inputs
+        self._buffers: list[list[_ctx_Item]] = [[] for _ in graph.specs]
+        self._send = send
+        self._batch_size = batch_size
+
+    def push(self, event_type: str, timestamp: int, fields: Fields) -> None:
+        """Route one input event (the hot path)."""
+        cascade = self.next_id
+        self.next_id = cascade + 1
+        targets = self._inputs.get(event_type)
+        if targets is None:
+            return
+        item = (event_type, timestamp, fields, cascade)
+        full = False
+        for target in targets:
+            buffer = self._buffers[target]
+            buffer.append(item)
+            full = full or len(buffer) >= self._batch_size
+        if full:
+            self.flush(cascade + 1)
+
+    def idle(self) -> None:
+        """Send partial batches, so that sparse live input is not stuck in a buffer."""
+        if self.next_id != self.sent_upto:
+            self.flush(self.next_id)
+
+    def flush(self, upto: int) -> None:
+        """Send every context a batch (maybe empty) with `upto`."""
+        buffers = self._buffers
+        for target, items in enumerate(buffers):
+            buffers[target] = []
+            self.counters.sent += len(items)
+            self._send(target, items, upto)
+        self.sent_upto = upto

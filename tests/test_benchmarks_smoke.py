@@ -1,0 +1,56 @@
+"""benchmarks/bench_pipelines.py --quick runs and reports every ratio (no timing checks).
+
+The benchmark compares the generated modules' outputs with the hand-written code's before
+timing anything, so this also fails when the generated code changes behaviour on the
+benchmarked pipelines.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "bench_pipelines.py"
+
+PIPELINES = ("filter", "window", "3-stage")
+# mode, input label: the measured rows every run must print.
+MEASURED = (("in-process", "events"), ("in-process", "vs push()"), ("end-to-end", "evt"))
+ROW = re.compile(
+    r"^(?P<mode>in-process|end-to-end) +(?P<pipeline>\S+) +(?P<input>\S+(?: \S+)?) +"
+    r"(?P<generated>[\d,]+) +(?P<hand>[\d,]+) +(?P<ratio>\d+\.\d\d)\b"
+)
+
+
+def _run_quick() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_quick_run_prints_every_ratio() -> None:
+    result = _run_quick()
+    assert result.returncode == 0, result.stderr
+    rows = {}
+    for line in result.stdout.splitlines():
+        match = ROW.match(line)
+        if match:
+            rows[(match["mode"], match["pipeline"], match["input"])] = float(match["ratio"])
+    for pipeline in PIPELINES:
+        for mode, label in MEASURED:
+            assert (mode, pipeline, label) in rows, f"no ratio line for {mode} {pipeline} {label}"
+        # JSON Lines: stdlib json always, orjson measured or reported as skipped.
+        assert ("end-to-end", pipeline, "jsonl/json") in rows
+        assert any(
+            line.split()[:3] == ["end-to-end", pipeline, "jsonl/orjson"]
+            for line in result.stdout.splitlines()
+        )
+    assert all(ratio > 0 for ratio in rows.values())
+    assert re.search(r"^targets met: \d+ of \d+$", result.stdout, re.MULTILINE)
