@@ -31,7 +31,7 @@ def _events(count: int) -> list[Event]:
 
 
 def _null_emitter(stream: str) -> EmitFn:
-    def emit(timestamp: int, fields: Fields) -> None:
+    def emit(_stream: str, timestamp: int, fields: Fields) -> None:
         pass
 
     return emit
@@ -55,7 +55,7 @@ def _specs() -> tuple[ContextSpec, ...]:
         def stream_Analysis(ts: int, f: Fields) -> None:
             window.append(f["celsius"])
             if len(window) == 100:
-                emit_Analysis(ts, {"avg": sum(window) / len(window)})
+                emit_Analysis("Analysis", ts, {"avg": sum(window) / len(window)})
                 window.clear()
 
         def stream_Reset(ts: int, f: Fields) -> None:
@@ -64,7 +64,7 @@ def _specs() -> tuple[ContextSpec, ...]:
 
         def flush_Analysis() -> None:
             if window:
-                emit_Analysis(-1, {"avg": sum(window) / len(window)})
+                emit_Analysis("Analysis", -1, {"avg": sum(window) / len(window)})
 
         routes = {"Filtered": stream_Analysis, "Command": stream_Reset}
         ctx.serve(routes, [(0, flush_Analysis)])

@@ -216,7 +216,8 @@ class StreamCodegen:
             case model.Select(items=items):
                 return self.build_fields(items, c)
             case model.Emit(items=items):
-                return [*self.build_fields(items, c), f"{self.name('emit')}(ts, f)"]
+                emit = f"{self.name('emit')}({py_literal(self.stream.name)}, ts, f)"
+                return [*self.build_fields(items, c), emit]
             case model.Print(args=args):
                 self.uses.add("vpl_print")
                 values = ", ".join(c.value(a) for a in args)
@@ -291,7 +292,9 @@ class StreamCodegen:
         # Each op gets its own dict name: mypy rejects a second annotation of one name.
         self._outs += 1
         out = f"out{self._outs}"
-        lines = [f"{out}: Fields = {{}}"]
+        # Not annotated: `push` may run several streams' bodies, and mypy rejects a second
+        # annotation of one name (it infers dict[str, Any] from the stores below).
+        lines = [f"{out} = {{}}"]
         for item in items:
             c.uses.add("MISSING")
             lines += [

@@ -16,7 +16,7 @@ from black import format_str
 from black.mode import Mode, TargetVersion
 
 from vplc import __version__
-from vplc.codegen import StreamCodegen
+from vplc.codegen import StreamCode, StreamCodegen
 from vplc.expressions import RUNTIME_MODULES, ExprCompiler
 from vplc.names import comment_text, mangle, py_literal
 from vplc.plan import DEFAULT_CONTEXT, ContextPlan, Plan, Route
@@ -50,6 +50,7 @@ class RouteView:
     function: str  # what `routes` maps the type to: an entry or a route function
     targets: tuple[TargetView, ...]
     needs_function: bool
+    inline: str | None = None  # the sole target's body, which `push` runs in place
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,9 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
     emitter = "ctx.emitter" if group.context else "make_emitter"
     streams: list[StreamView] = []
     flushes: list[tuple[int, str]] = []
+    codes: dict[str, StreamCode] = {}
     for stream in group.streams:
-        code = StreamCodegen(
+        code = codes[stream.name] = StreamCodegen(
             stream,
             plan.program.filename,
             plan.constants,
@@ -207,7 +209,9 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
             for target, var in sorted(group.senders.items(), key=lambda kv: kv[1])
         ),
         streams=tuple(streams),
-        routes=tuple(_route_view(plan, r, uses) for r in routes if r.targets),
+        routes=tuple(
+            _route_view(plan, r, uses, _inlined(plan, group, r, codes)) for r in routes if r.targets
+        ),
         flushes=tuple(sorted(flushes)),
         upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
         instrument="ctx.instrument" if ctx else "instrument",
@@ -248,7 +252,24 @@ def _route_target_name(route: Route) -> str:
     return mangle("route", route.name)
 
 
-def _route_view(plan: Plan, route: Route, uses: set[str]) -> RouteView:
+def _inlined(plan: Plan, group: _Group, route: Route, codes: dict[str, StreamCode]) -> str | None:
+    """The body `push` runs in place of calling the route's only stream, saving a call per
+    input event: for a stream without windows and without merge filter, on one thread,
+    when deliveries are direct calls (a queued delivery must drain after the stream)."""
+    if group.context is not None or plan.queued or len(route.targets) != 1:
+        return None
+    target = route.targets[0]
+    code = codes.get(target.stream)
+    if target.filters or code is None or code.inline is None or code.rebound:
+        return None
+    name = target.stream
+    note = f"# stream {name}, run in place (through stream_{name} when --stats counts)"
+    return "\n".join([note, "ts, f = timestamp, fields", *code.inline])
+
+
+def _route_view(
+    plan: Plan, route: Route, uses: set[str], inline: str | None = None
+) -> RouteView:
     compiler = ExprCompiler(plan.constants, uses)
     targets = tuple(
         TargetView(
@@ -261,6 +282,7 @@ def _route_view(plan: Plan, route: Route, uses: set[str]) -> RouteView:
         function=_route_target_name(route),
         targets=targets,
         needs_function=_route_target_name(route) == mangle("route", route.name),
+        inline=inline,
     )
 
 
@@ -273,7 +295,6 @@ def _imports(uses: set[str]) -> list[str]:
     """Import lines: the standard library, a blank line, vpl_runtime; each group sorted."""
     stdlib: dict[str, set[str]] = {
         "collections.abc": {"Callable", "Sequence"},
-        "functools": {"partial"},
         "typing": {"Any"},
     }
     runtime: dict[str, set[str]] = {"vpl_runtime.driver": set(_DRIVER_NAMES)}

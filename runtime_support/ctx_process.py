@@ -123,7 +123,7 @@ class _ctx_ChildTransport:
         counters = self._counters
         size = self._shared.batch_size
 
-        def emit(timestamp: int, fields: Fields) -> None:
+        def emit(_stream: str, timestamp: int, fields: Fields) -> None:
             self._lines.append((stream, timestamp, fields))
             counters.lines += 1
             if len(self._lines) >= size:  # lines go out in batches too, not only per pass
@@ -261,7 +261,7 @@ class _ctx_Parent:
                 emit = emitters.get(stream)
                 if emit is None:
                     emit = emitters[stream] = self._make_emitter(stream)
-                emit(timestamp, fields)
+                emit(stream, timestamp, fields)
         self._dirty = True
 
     def _flush(self) -> None:

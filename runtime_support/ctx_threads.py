@@ -130,9 +130,9 @@ class _ctx_ThreadTransport:
         with lock:
             emit = self._make_emitter(stream)
 
-        def emit_locked(timestamp: int, fields: Fields) -> None:
+        def emit_locked(stream: str, timestamp: int, fields: Fields) -> None:
             with lock:
-                emit(timestamp, fields)
+                emit(stream, timestamp, fields)
             counters.lines += 1
 
         return emit_locked

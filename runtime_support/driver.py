@@ -27,7 +27,9 @@ from vpl_runtime.evt import EvtInputError, parse_event_line
 from vpl_runtime.output import json_line_emitter
 
 Fields: TypeAlias = dict[str, Any]
-EmitFn: TypeAlias = Callable[[int, Fields], None]
+# emit(stream, timestamp, fields): one output event; the stream name comes first so that an
+# embedding application's sink(stream, timestamp, fields) is an emit function as it is.
+EmitFn: TypeAlias = Callable[[str, int, Fields], None]
 EmitterFactory: TypeAlias = Callable[[str], EmitFn]
 StreamFn: TypeAlias = Callable[[int, Fields], None]
 Instrument: TypeAlias = Callable[[str, StreamFn], StreamFn]
@@ -519,9 +521,9 @@ class _drv_Stats:
         """Wrap a stream's emitter to count its output lines."""
         cell = self.streams.setdefault(stream, [0, 0])
 
-        def counted(timestamp: int, fields: Fields) -> None:
+        def counted(stream: str, timestamp: int, fields: Fields) -> None:
             cell[1] += 1
-            emit(timestamp, fields)
+            emit(stream, timestamp, fields)
 
         return counted
 

@@ -20,15 +20,16 @@ _out_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str)
 
 def json_line_emitter(
     write: Callable[[str], Any], stream: str
-) -> Callable[[int, dict[str, Any]], None]:
-    """The emit function of `stream`: `emit(timestamp, fields)` writes one output line.
+) -> Callable[[str, int, dict[str, Any]], None]:
+    """The emit function of `stream`: `emit(stream, timestamp, fields)` writes one output
+    line (the `stream` argument is ignored: the line's prefix is computed once here).
 
     `write` receives the whole line, newline included, in a single call.
     """
     prefix = '{"stream": ' + json.dumps(stream, ensure_ascii=False) + ', "timestamp": '
     encode = _out_ENCODE
 
-    def emit(timestamp: int, fields: dict[str, Any]) -> None:
+    def emit(_stream: str, timestamp: int, fields: dict[str, Any]) -> None:
         try:
             body = encode(fields)
         except (ValueError, TypeError):

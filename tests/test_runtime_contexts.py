@@ -54,7 +54,7 @@ class Sink:
     def make_emitter(self, stream: str) -> EmitFn:
         lines = self.lines.setdefault(stream, [])
 
-        def emit(timestamp: int, fields: Fields) -> None:
+        def emit(_stream: str, timestamp: int, fields: Fields) -> None:
             lines.append((timestamp, fields))
 
         return emit
@@ -172,10 +172,10 @@ def slow_upstream(delay: float) -> tuple[ContextSpec, ...]:
 
         def stream_Seq(ts: int, f: Fields) -> None:
             seen.append(f["v"])
-            emit_Seq(ts, {"v": f["v"], "n": len(seen)})
+            emit_Seq("Seq", ts, {"v": f["v"], "n": len(seen)})
 
         def flush_Seq() -> None:
-            emit_Seq(-1, {"total": len(seen)})
+            emit_Seq("Seq", -1, {"total": len(seen)})
 
         entry_Seq: StreamFn = stream_Seq
         if ctx.instrument is not None:
@@ -212,11 +212,11 @@ def diamond(seed: int) -> tuple[ContextSpec, ...]:
                 for copy in range(f["v"] % 3):  # fan-out: 0, 1 or 2 items per event
                     send_join(name, ts, {"v": f["v"], "copy": copy, "src": name})
                 if len(window) == 7:
-                    emit(ts, {"v": sum(window)})
+                    emit(name, ts, {"v": sum(window)})
                     window.clear()
 
             def flush_Branch() -> None:
-                emit(-1, {"v": sum(window)})
+                emit(name, -1, {"v": sum(window)})
                 for v in window:  # the flush's items reach `join` before its own flush
                     send_join(name, -1, {"v": v, "copy": -1, "src": name})
 
@@ -232,6 +232,7 @@ def diamond(seed: int) -> tuple[ContextSpec, ...]:
             state["n"] += 1
             state["acc"] = (state["acc"] * 31 + f["v"] * 7 + f["copy"]) % 1_000_003
             emit(
+                "Join",
                 ts,
                 {
                     "v": f["v"],
@@ -243,7 +244,7 @@ def diamond(seed: int) -> tuple[ContextSpec, ...]:
             )
 
         def flush_Join() -> None:
-            emit(-2, {"final": state["acc"], "n": state["n"]})
+            emit("Join", -2, {"final": state["acc"], "n": state["n"]})
 
         routes = {"Left": stream_Join, "Right": stream_Join, "C": stream_Join}
         ctx.serve(routes, [(2, flush_Join)])
@@ -312,7 +313,7 @@ def test_equal_cascades_follow_upstream_order(fanout: int, capacity: int, batch:
         emit = ctx.emitter("Down")
 
         def stream_Down(ts: int, f: Fields) -> None:
-            emit(ts, f)
+            emit("_", ts, f)
 
         ctx.serve({"u1": stream_Down, "u2": stream_Down}, [])
 
@@ -387,7 +388,7 @@ def test_idle_hook_sends_a_lone_event_through() -> None:
         emit = ctx.emitter("One")
 
         def stream_One(ts: int, f: Fields) -> None:
-            emit(ts, f)
+            emit("_", ts, f)
             arrived.set()
 
         ctx.serve({"E": stream_One}, [])
@@ -415,7 +416,7 @@ def test_idle_output_is_flushed_by_the_context() -> None:
 
     def run_one(ctx: ContextRuntime) -> None:
         emit = ctx.emitter("One")
-        ctx.serve({"E": lambda ts, f: emit(ts, f)}, [])
+        ctx.serve({"E": lambda ts, f: emit("One", ts, f)}, [])
 
     options = RunOptions(output_lock=lock, flush_output=flush_output)
     push, close = start_contexts(

@@ -38,7 +38,7 @@ class Echo:
         self,
         fail_on: str | None = None,
         interrupt_on: str | None = None,
-        on_close: Callable[[Callable[[int, Fields], None]], None] | None = None,
+        on_close: Callable[[Callable[[str, int, Fields], None]], None] | None = None,
     ) -> None:
         self.fail_on = fail_on
         self.interrupt_on = interrupt_on
@@ -54,7 +54,7 @@ class Echo:
         emit = make_emitter("Echo")
 
         def entry(timestamp: int, fields: Fields) -> None:
-            emit(timestamp, fields)
+            emit("Echo", timestamp, fields)
 
         stream = entry if instrument is None else instrument("Echo", entry)
 
@@ -197,8 +197,8 @@ def test_several_inputs_in_order_with_stdin_between(
 
 
 def test_close_flushes_after_all_inputs(tmp_path: Path) -> None:
-    def flush_window(emit: Callable[[int, Fields], None]) -> None:
-        emit(999, {"window": "end"})
+    def flush_window(emit: Callable[[str, int, Fields], None]) -> None:
+        emit("Echo", 999, {"window": "end"})
 
     first = write(tmp_path, "a.evt", "A(1)\n")
     second = write(tmp_path, "b.evt", "B(2)\n")
@@ -344,7 +344,7 @@ def test_pipeline_failure_reports_the_line(
 
 
 def test_failure_in_close(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def failing_close(emit: Callable[[int, Fields], None]) -> None:
+    def failing_close(emit: Callable[[str, int, Fields], None]) -> None:
         raise RuntimeError("flush failed")
 
     src = write(tmp_path, "in.evt", "A(1)\n")
@@ -383,7 +383,7 @@ def test_input_that_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture
     later = tmp_path / "later.evt"
     later.write_text("B(1)\n")
 
-    def must_not_close(emit: Callable[[int, Fields], None]) -> None:
+    def must_not_close(emit: Callable[[str, int, Fields], None]) -> None:
         raise AssertionError("close must not run after a read failure")
 
     echo = Echo(on_close=must_not_close)
@@ -467,7 +467,7 @@ from vpl_runtime.driver import run_module
 def _build(make_emitter, instrument, options):
     emit = make_emitter("Echo")
     def push(event_type, timestamp, fields):
-        emit(timestamp, {"type": event_type, **fields})
+        emit("Echo", timestamp, {"type": event_type, **fields})
     return push, lambda: None
 
 sys.exit(run_module(_build, program="echo.vpl"))

@@ -520,7 +520,7 @@ def test_any_line_parses_or_is_rejected(line: str) -> None:
 
 def emit_lines(values: dict[str, Any], stream: str = "S", timestamp: int = 1) -> list[str]:
     written: list[str] = []
-    output.json_line_emitter(written.append, stream)(timestamp, values)
+    output.json_line_emitter(written.append, stream)(stream, timestamp, values)
     return written
 
 
@@ -586,8 +586,8 @@ def test_output_fast_path_does_not_sanitise(monkeypatch: pytest.MonkeyPatch) -> 
 def test_output_one_write_per_line() -> None:
     written: list[str] = []
     emit = output.json_line_emitter(written.append, 'we"ird')
-    emit(1, {})
-    emit(2, {"a": 1})
+    emit('we"ird', 1, {})
+    emit('we"ird', 2, {"a": 1})
     assert written == [
         '{"stream": "we\\"ird", "timestamp": 1, "fields": {}}\n',
         '{"stream": "we\\"ird", "timestamp": 2, "fields": {"a": 1}}\n',

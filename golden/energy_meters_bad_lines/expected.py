@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.driver import (
@@ -82,7 +81,7 @@ def _build(
                 "phases": f["phases"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("meter", MISSING)) is not MISSING:
                 out1["meter"] = value
             if (value := f.get("kwh", MISSING)) is not MISSING:
@@ -92,7 +91,7 @@ def _build(
             if (value := f.get("phases", MISSING)) is not MISSING:
                 out1["phases"] = value
             f = out1
-        emit_HalfHourEnergy(ts, f)
+        emit_HalfHourEnergy("HalfHourEnergy", ts, f)
 
     def result_HalfHourEnergy(state: Window_HalfHourEnergy) -> Fields:
         if state.key is MISSING:
@@ -156,7 +155,7 @@ def _build(
         try:
             f = {"meter": f["meter"], "kwh": f["kwh"], "phase": f["phase"]}
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("meter", MISSING)) is not MISSING:
                 out1["meter"] = value
             if (value := f.get("kwh", MISSING)) is not MISSING:
@@ -164,7 +163,7 @@ def _build(
             if (value := f.get("phase", MISSING)) is not MISSING:
                 out1["phase"] = value
             f = out1
-        emit_NegativeReading(ts, f)
+        emit_NegativeReading("NegativeReading", ts, f)
 
     entry_NegativeReading: StreamFn = stream_NegativeReading
 
@@ -179,6 +178,20 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "MeterReading":
+            # stream Unique, run in place (through stream_Unique when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:12:5 .distinct()
+            key = event_key(f)
+            if key in seen_Unique_1:
+                return
+            seen_Unique_1.add(key)
+            route_Unique(ts, f)
+        elif event_type == "Unique":
+            route_Unique(timestamp, fields)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "MeterReading":
             entry_Unique(timestamp, fields)
         elif event_type == "Unique":
             route_Unique(timestamp, fields)
@@ -186,7 +199,7 @@ def _build(
     def close() -> None:
         flush_HalfHourEnergy()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -201,7 +214,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.builtins import fn_abs, fn_lower, fn_round, fn_upper
@@ -47,7 +46,7 @@ def _build(
         ):
             return
         # program.vpl:19:5 .emit(sensor: sensor, zone: lower(zone), temp_c: temp_c, excess: if temp_c > MAX_TEMP then temp_c - MAX_TEMP else MIN_TEMP - temp_c, severity: if abs(temp_c - 5.0) > 3.0 + CRITICAL_MARGIN then "critical" else "warning", humidity: humidity)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("sensor", MISSING)) is not MISSING:
             out1["sensor"] = value
         if (value := fn_lower(f.get("zone", MISSING))) is not MISSING:
@@ -100,7 +99,7 @@ def _build(
         if (value := f.get("humidity", MISSING)) is not MISSING:
             out1["humidity"] = value
         f = out1
-        emit_OutOfRange(ts, f)
+        emit_OutOfRange("OutOfRange", ts, f)
         entry_Page(ts, f)
 
     entry_OutOfRange: StreamFn = stream_OutOfRange
@@ -122,7 +121,7 @@ def _build(
             ),
         )
         # program.vpl:32:5 .emit(sensor: sensor, battery_pct: round(battery), needs_swap: battery < 5.0)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("sensor", MISSING)) is not MISSING:
             out1["sensor"] = value
         if (value := fn_round(f.get("battery", MISSING))) is not MISSING:
@@ -130,7 +129,7 @@ def _build(
         if (value := v_lt(f.get("battery", MISSING), 5.0)) is not MISSING:
             out1["needs_swap"] = value
         f = out1
-        emit_LowBattery(ts, f)
+        emit_LowBattery("LowBattery", ts, f)
 
     entry_LowBattery: StreamFn = stream_LowBattery
 
@@ -144,7 +143,7 @@ def _build(
         # program.vpl:37:5 .log(level: "error", message: "page on-call", data: sensor)
         vpl_log("Page", "error", "page on-call", f.get("sensor", MISSING))
         # program.vpl:38:5 .emit(sensor: upper(sensor), zone: zone, temp_c: temp_c)
-        out1: Fields = {}
+        out1 = {}
         if (value := fn_upper(f.get("sensor", MISSING))) is not MISSING:
             out1["sensor"] = value
         if (value := f.get("zone", MISSING)) is not MISSING:
@@ -152,7 +151,7 @@ def _build(
         if (value := f.get("temp_c", MISSING)) is not MISSING:
             out1["temp_c"] = value
         f = out1
-        emit_Page(ts, f)
+        emit_Page("Page", ts, f)
 
     entry_Page: StreamFn = stream_Page
 
@@ -169,12 +168,35 @@ def _build(
         if event_type == "Reading":
             route_Reading(timestamp, fields)
         elif event_type == "OutOfRange":
+            # stream Page, run in place (through stream_Page when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:36:5 .where(severity == "critical")
+            if not (f.get("severity") == "critical"):
+                return
+            # program.vpl:37:5 .log(level: "error", message: "page on-call", data: sensor)
+            vpl_log("Page", "error", "page on-call", f.get("sensor", MISSING))
+            # program.vpl:38:5 .emit(sensor: upper(sensor), zone: zone, temp_c: temp_c)
+            out1 = {}
+            if (value := fn_upper(f.get("sensor", MISSING))) is not MISSING:
+                out1["sensor"] = value
+            if (value := f.get("zone", MISSING)) is not MISSING:
+                out1["zone"] = value
+            if (value := f.get("temp_c", MISSING)) is not MISSING:
+                out1["temp_c"] = value
+            f = out1
+            emit_Page("Page", ts, f)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "Reading":
+            route_Reading(timestamp, fields)
+        elif event_type == "OutOfRange":
             entry_Page(timestamp, fields)
 
     def close() -> None:
         pass  # no window keeps events until the end of input
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -189,7 +211,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

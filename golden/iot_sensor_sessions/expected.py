@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from math import inf
 from typing import Any
 
@@ -70,7 +69,7 @@ def _build(
 
     def after_Bursts(ts: int, f: Fields) -> None:
         # program.vpl:22:5 .emit(sensor: sensor, readings: readings, mean_rms: mean_rms, max_peak: max_peak, trend: if last_rms > first_rms then "rising" else "steady or falling", approx_duration_s: duration_s)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("sensor", MISSING)) is not MISSING:
             out1["sensor"] = value
         if (value := f.get("readings", MISSING)) is not MISSING:
@@ -91,7 +90,7 @@ def _build(
         if (value := f.get("duration_s", MISSING)) is not MISSING:
             out1["approx_duration_s"] = value
         f = out1
-        emit_Bursts(ts, f)
+        emit_Bursts("Bursts", ts, f)
         entry_LongBursts(ts, f)
 
     def result_Bursts(state: Window_Bursts) -> Fields:
@@ -153,7 +152,7 @@ def _build(
         try:
             f = {"sensor": f["sensor"], "readings": f["readings"], "over_gap_ms": 30000}
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("sensor", MISSING)) is not MISSING:
                 out1["sensor"] = value
             if (value := f.get("readings", MISSING)) is not MISSING:
@@ -161,7 +160,7 @@ def _build(
             if (value := 30000) is not MISSING:
                 out1["over_gap_ms"] = value
             f = out1
-        emit_LongBursts(ts, f)
+        emit_LongBursts("LongBursts", ts, f)
 
     entry_LongBursts: StreamFn = stream_LongBursts
 
@@ -173,12 +172,40 @@ def _build(
         if event_type == "Vibration":
             entry_Bursts(timestamp, fields)
         elif event_type == "Bursts":
+            # stream LongBursts, run in place (through stream_LongBursts when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:33:5 .where(readings >= 4)
+            if not (((t1 := f.get("readings")).__class__ in NUMERIC and t1 >= 4)):
+                return
+            # program.vpl:34:5 .emit(sensor: sensor, readings: readings, over_gap_ms: GAP)
+            try:
+                f = {
+                    "sensor": f["sensor"],
+                    "readings": f["readings"],
+                    "over_gap_ms": 30000,
+                }
+            except KeyError:
+                out1 = {}
+                if (value := f.get("sensor", MISSING)) is not MISSING:
+                    out1["sensor"] = value
+                if (value := f.get("readings", MISSING)) is not MISSING:
+                    out1["readings"] = value
+                if (value := 30000) is not MISSING:
+                    out1["over_gap_ms"] = value
+                f = out1
+            emit_LongBursts("LongBursts", ts, f)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "Vibration":
+            entry_Bursts(timestamp, fields)
+        elif event_type == "Bursts":
             entry_LongBursts(timestamp, fields)
 
     def close() -> None:
         flush_Bursts()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -193,7 +220,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

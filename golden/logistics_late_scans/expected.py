@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.driver import (
@@ -69,7 +68,7 @@ def _build(
                 "kg": f["kg"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("dock", MISSING)) is not MISSING:
                 out1["dock"] = value
             if (value := f.get("scans", MISSING)) is not MISSING:
@@ -79,7 +78,7 @@ def _build(
             if (value := f.get("kg", MISSING)) is not MISSING:
                 out1["kg"] = value
             f = out1
-        emit_DockThroughput(ts, f)
+        emit_DockThroughput("DockThroughput", ts, f)
 
     def result_DockThroughput(state: Window_DockThroughput) -> Fields:
         if state.key is MISSING:
@@ -138,13 +137,13 @@ def _build(
         try:
             f = {"gateway": f["gateway"], "queue_depth": f["queue_depth"]}
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("gateway", MISSING)) is not MISSING:
                 out1["gateway"] = value
             if (value := f.get("queue_depth", MISSING)) is not MISSING:
                 out1["queue_depth"] = value
             f = out1
-        emit_GatewayBacklog(ts, f)
+        emit_GatewayBacklog("GatewayBacklog", ts, f)
 
     entry_GatewayBacklog: StreamFn = stream_GatewayBacklog
 
@@ -181,12 +180,34 @@ def _build(
         if event_type == "DockScan":
             entry_DockThroughput(timestamp, fields)
         elif event_type == "Heartbeat":
+            # stream GatewayBacklog, run in place (through stream_GatewayBacklog when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:23:5 .where(queue_depth > 100)
+            if not (((t1 := f.get("queue_depth")).__class__ in NUMERIC and t1 > 100)):
+                return
+            # program.vpl:24:5 .emit(gateway: gateway, queue_depth: queue_depth)
+            try:
+                f = {"gateway": f["gateway"], "queue_depth": f["queue_depth"]}
+            except KeyError:
+                out1 = {}
+                if (value := f.get("gateway", MISSING)) is not MISSING:
+                    out1["gateway"] = value
+                if (value := f.get("queue_depth", MISSING)) is not MISSING:
+                    out1["queue_depth"] = value
+                f = out1
+            emit_GatewayBacklog("GatewayBacklog", ts, f)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "DockScan":
+            entry_DockThroughput(timestamp, fields)
+        elif event_type == "Heartbeat":
             entry_GatewayBacklog(timestamp, fields)
 
     def close() -> None:
         flush_DockThroughput()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -201,7 +222,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

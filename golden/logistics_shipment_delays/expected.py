@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from math import inf
 from typing import Any
 
@@ -71,7 +70,7 @@ def _build(
         if not (v_not(fn_starts_with(f.get("shipment", MISSING), "TEST-")) is True):
             return
         # program.vpl:35:5 .emit(shipment: upper(shipment), hub: hub, carrier: carrier, delay_min: (actual_ms - planned_ms) / MINUTE, code_len: len(shipment), status: status)
-        out1: Fields = {}
+        out1 = {}
         if (value := fn_upper(f.get("shipment", MISSING))) is not MISSING:
             out1["shipment"] = value
         if (value := f.get("hub", MISSING)) is not MISSING:
@@ -95,7 +94,7 @@ def _build(
         if (value := f.get("status", MISSING)) is not MISSING:
             out1["status"] = value
         f = out1
-        emit_Delayed(ts, f)
+        emit_Delayed("Delayed", ts, f)
         entry_HubDelays(ts, f)
 
     entry_Delayed: StreamFn = stream_Delayed
@@ -116,7 +115,7 @@ def _build(
                 "carriers": f["carriers"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("hub", MISSING)) is not MISSING:
                 out1["hub"] = value
             if (value := f.get("late", MISSING)) is not MISSING:
@@ -130,7 +129,7 @@ def _build(
             if (value := f.get("carriers", MISSING)) is not MISSING:
                 out1["carriers"] = value
             f = out1
-        emit_HubDelays(ts, f)
+        emit_HubDelays("HubDelays", ts, f)
 
     def result_HubDelays(state: Window_HubDelays) -> Fields:
         if state.key is MISSING:
@@ -206,6 +205,48 @@ def _build(
         elif event_type == "Departed":
             route_Departed(timestamp, fields)
         elif event_type == "Incident":
+            # stream Delayed, run in place (through stream_Delayed when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:34:5 .where(not starts_with(shipment, "TEST-"))
+            if not (v_not(fn_starts_with(f.get("shipment", MISSING), "TEST-")) is True):
+                return
+            # program.vpl:35:5 .emit(shipment: upper(shipment), hub: hub, carrier: carrier, delay_min: (actual_ms - planned_ms) / MINUTE, code_len: len(shipment), status: status)
+            out1 = {}
+            if (value := fn_upper(f.get("shipment", MISSING))) is not MISSING:
+                out1["shipment"] = value
+            if (value := f.get("hub", MISSING)) is not MISSING:
+                out1["hub"] = value
+            if (value := f.get("carrier", MISSING)) is not MISSING:
+                out1["carrier"] = value
+            if (
+                value := v_div(
+                    (
+                        t1 - t2
+                        if ((t1 := f.get("actual_ms", MISSING)).__class__ in NUMERIC)
+                        & ((t2 := f.get("planned_ms", MISSING)).__class__ in NUMERIC)
+                        else v_sub(t1, t2)
+                    ),
+                    60000,
+                )
+            ) is not MISSING:
+                out1["delay_min"] = value
+            if (value := fn_len(f.get("shipment", MISSING))) is not MISSING:
+                out1["code_len"] = value
+            if (value := f.get("status", MISSING)) is not MISSING:
+                out1["status"] = value
+            f = out1
+            emit_Delayed("Delayed", ts, f)
+            entry_HubDelays(ts, f)
+        elif event_type == "Delayed":
+            entry_HubDelays(timestamp, fields)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "Arrived":
+            route_Arrived(timestamp, fields)
+        elif event_type == "Departed":
+            route_Departed(timestamp, fields)
+        elif event_type == "Incident":
             entry_Delayed(timestamp, fields)
         elif event_type == "Delayed":
             entry_HubDelays(timestamp, fields)
@@ -213,7 +254,7 @@ def _build(
     def close() -> None:
         flush_HubDelays()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -228,7 +269,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
-from functools import partial
 from math import inf
 from typing import Any
 
@@ -122,7 +121,7 @@ def _build(
         ):
             return
         # program.vpl:26:5 .emit(card: card, merchants: merchants, countries: countries, spend: spend, biggest: biggest, reason: if countries >= 3 then "countries" else if merchants >= 4 then "merchants" else "spend")
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("card", MISSING)) is not MISSING:
             out1["card"] = value
         if (value := f.get("merchants", MISSING)) is not MISSING:
@@ -150,7 +149,7 @@ def _build(
         ) is not MISSING:
             out1["reason"] = value
         f = out1
-        emit_CardVelocity(ts, f)
+        emit_CardVelocity("CardVelocity", ts, f)
         entry_FraudDesk(ts, f)
 
     def result_CardVelocity(state: Agg_CardVelocity) -> Fields:
@@ -233,7 +232,7 @@ def _build(
             return
         passed_FraudDesk_2 += 1
         # program.vpl:40:5 .emit(card: card, reason: reason, spend_rounded: round(spend))
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("card", MISSING)) is not MISSING:
             out1["card"] = value
         if (value := f.get("reason", MISSING)) is not MISSING:
@@ -241,7 +240,7 @@ def _build(
         if (value := fn_round(f.get("spend", MISSING))) is not MISSING:
             out1["spend_rounded"] = value
         f = out1
-        emit_FraudDesk(ts, f)
+        emit_FraudDesk("FraudDesk", ts, f)
 
     entry_FraudDesk: StreamFn = stream_FraudDesk
 
@@ -259,7 +258,7 @@ def _build(
                 "to": f["last_merchant"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("card", MISSING)) is not MISSING:
                 out1["card"] = value
             if (value := f.get("total", MISSING)) is not MISSING:
@@ -269,7 +268,7 @@ def _build(
             if (value := f.get("last_merchant", MISSING)) is not MISSING:
                 out1["to"] = value
             f = out1
-        emit_BigTicketBlocks(ts, f)
+        emit_BigTicketBlocks("BigTicketBlocks", ts, f)
 
     def result_BigTicketBlocks(state: Window_BigTicketBlocks) -> Fields:
         if state.key is MISSING:
@@ -346,7 +345,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.builtins import fn_to_int, fn_upper
@@ -89,7 +88,7 @@ def _build(
             ):
                 return
             # program.vpl:19:5 .emit(context: reporting, batch_ref: batch_ref, currency: upper(currency), signed_cents: if side == "sell" then -notional else notional, fee_cents: notional * fee_bps / BPS, fee_rest: notional * fee_bps % BPS)
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("batch_ref", MISSING)) is not MISSING:
                 out1["batch_ref"] = value
             if (value := fn_upper(f.get("currency", MISSING))) is not MISSING:
@@ -127,7 +126,7 @@ def _build(
             ) is not MISSING:
                 out1["fee_rest"] = value
             f = out1
-            emit_Legs(ts, f)
+            emit_Legs("Legs", ts, f)
             send_reporting("Legs", ts, f)
 
         entry_Legs: StreamFn = stream_Legs
@@ -150,7 +149,7 @@ def _build(
 
         def after_NettingBlocks(ts: int, f: Fields) -> None:
             # program.vpl:35:5 .emit as NettingReport(currency: currency, legs: legs, net_units: to_int(net_cents) / 100, net_cents_rest: to_int(net_cents) % 100, fees_cents: to_int(fees), last_ref: last_ref)
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("currency", MISSING)) is not MISSING:
                 out1["currency"] = value
             if (value := f.get("legs", MISSING)) is not MISSING:
@@ -168,7 +167,7 @@ def _build(
             if (value := f.get("last_ref", MISSING)) is not MISSING:
                 out1["last_ref"] = value
             f = out1
-            emit_NettingBlocks(ts, f)
+            emit_NettingBlocks("NettingBlocks", ts, f)
 
         def result_NettingBlocks(state: Agg_NettingBlocks) -> Fields:
             if state.key is MISSING:
@@ -263,7 +262,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

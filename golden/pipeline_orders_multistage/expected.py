@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.builtins import fn_lower, fn_trim, fn_upper
@@ -76,7 +75,7 @@ def _build(
         ):
             return
         # program.vpl:22:5 .select(order_id, customer: lower(trim(customer)), region, amount, items, coupon)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("order_id", MISSING)) is not MISSING:
             out1["order_id"] = value
         if (value := fn_lower(fn_trim(f.get("customer", MISSING)))) is not MISSING:
@@ -99,7 +98,7 @@ def _build(
 
     def stream_Enriched(ts: int, f: Fields) -> None:
         # program.vpl:26:5 .emit(order_id: order_id, customer: customer, region: region, amount: amount, unit_price: amount / items, tier: if amount >= GOLD then "gold" else if amount >= SILVER then "silver" else "bronze", coupon: coupon)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("order_id", MISSING)) is not MISSING:
             out1["order_id"] = value
         if (value := f.get("customer", MISSING)) is not MISSING:
@@ -131,7 +130,7 @@ def _build(
         if (value := f.get("coupon", MISSING)) is not MISSING:
             out1["coupon"] = value
         f = out1
-        emit_Enriched(ts, f)
+        emit_Enriched("Enriched", ts, f)
         enqueue((route_Enriched, ts, f))
 
     entry_Enriched: StreamFn = stream_Enriched
@@ -151,7 +150,7 @@ def _build(
                 "amount": f["amount"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("order_id", MISSING)) is not MISSING:
                 out1["order_id"] = value
             if (value := f.get("customer", MISSING)) is not MISSING:
@@ -159,7 +158,7 @@ def _build(
             if (value := f.get("amount", MISSING)) is not MISSING:
                 out1["amount"] = value
             f = out1
-        emit_BigOrders(ts, f)
+        emit_BigOrders("BigOrders", ts, f)
 
     entry_BigOrders: StreamFn = stream_BigOrders
 
@@ -180,7 +179,7 @@ def _build(
                 "customers": f["customers"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("region", MISSING)) is not MISSING:
                 out1["region"] = value
             if (value := f.get("orders", MISSING)) is not MISSING:
@@ -190,7 +189,7 @@ def _build(
             if (value := f.get("customers", MISSING)) is not MISSING:
                 out1["customers"] = value
             f = out1
-        emit_RegionRevenue(ts, f)
+        emit_RegionRevenue("RegionRevenue", ts, f)
         enqueue((entry_RegionLeader, ts, f))
 
     def result_RegionRevenue(state: Window_RegionRevenue) -> Fields:
@@ -248,13 +247,13 @@ def _build(
         if not (((t1 := f.get("revenue")).__class__ in NUMERIC and t1 > 1000.0)):
             return
         # program.vpl:52:5 .emit(region: upper(region), revenue: revenue)
-        out1: Fields = {}
+        out1 = {}
         if (value := fn_upper(f.get("region", MISSING))) is not MISSING:
             out1["region"] = value
         if (value := f.get("revenue", MISSING)) is not MISSING:
             out1["revenue"] = value
         f = out1
-        emit_RegionLeader(ts, f)
+        emit_RegionLeader("RegionLeader", ts, f)
 
     entry_RegionLeader: StreamFn = stream_RegionLeader
 
@@ -271,7 +270,7 @@ def _build(
                 "amount": f["amount"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("order_id", MISSING)) is not MISSING:
                 out1["order_id"] = value
             if (value := f.get("coupon", MISSING)) is not MISSING:
@@ -281,7 +280,7 @@ def _build(
             if (value := f.get("amount", MISSING)) is not MISSING:
                 out1["amount"] = value
             f = out1
-        emit_Audit(ts, f)
+        emit_Audit("Audit", ts, f)
 
     entry_Audit: StreamFn = stream_Audit
 
@@ -333,7 +332,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from math import inf
 from typing import Any
 
@@ -74,7 +73,7 @@ def _build(
 
     def after_VenueLatency(ts: int, f: Fields) -> None:
         # program.vpl:24:5 .emit(venue: venue, acks: acks, p50: p50, p90: p90, p99: p99, mean: mean, jitter: jitter, worst_ms: worst / 1000.0, samples: samples, sample_count: len(samples))
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("venue", MISSING)) is not MISSING:
             out1["venue"] = value
         if (value := f.get("acks", MISSING)) is not MISSING:
@@ -96,7 +95,7 @@ def _build(
         if (value := fn_len(f.get("samples", MISSING))) is not MISSING:
             out1["sample_count"] = value
         f = out1
-        emit_VenueLatency(ts, f)
+        emit_VenueLatency("VenueLatency", ts, f)
         entry_SlowVenue(ts, f)
 
     def result_VenueLatency(state: Window_VenueLatency) -> Fields:
@@ -172,7 +171,7 @@ def _build(
         if not (((t1 := f.get("p99")).__class__ in NUMERIC and t1 > 2000.0)):
             return
         # program.vpl:39:5 .emit(venue: venue, p99_ms: round(p99 / 1000.0), slow: p99 > 5000)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("venue", MISSING)) is not MISSING:
             out1["venue"] = value
         if (value := fn_round(v_div(f.get("p99", MISSING), 1000.0))) is not MISSING:
@@ -180,7 +179,7 @@ def _build(
         if (value := v_gt(f.get("p99", MISSING), 5000)) is not MISSING:
             out1["slow"] = value
         f = out1
-        emit_SlowVenue(ts, f)
+        emit_SlowVenue("SlowVenue", ts, f)
 
     entry_SlowVenue: StreamFn = stream_SlowVenue
 
@@ -192,12 +191,33 @@ def _build(
         if event_type == "OrderAck":
             entry_VenueLatency(timestamp, fields)
         elif event_type == "VenueLatency":
+            # stream SlowVenue, run in place (through stream_SlowVenue when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:38:5 .where(p99 > 2000.0)
+            if not (((t1 := f.get("p99")).__class__ in NUMERIC and t1 > 2000.0)):
+                return
+            # program.vpl:39:5 .emit(venue: venue, p99_ms: round(p99 / 1000.0), slow: p99 > 5000)
+            out1 = {}
+            if (value := f.get("venue", MISSING)) is not MISSING:
+                out1["venue"] = value
+            if (value := fn_round(v_div(f.get("p99", MISSING), 1000.0))) is not MISSING:
+                out1["p99_ms"] = value
+            if (value := v_gt(f.get("p99", MISSING), 5000)) is not MISSING:
+                out1["slow"] = value
+            f = out1
+            emit_SlowVenue("SlowVenue", ts, f)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "OrderAck":
+            entry_VenueLatency(timestamp, fields)
+        elif event_type == "VenueLatency":
             entry_SlowVenue(timestamp, fields)
 
     def close() -> None:
         flush_VenueLatency()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -212,7 +232,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.builtins import fn_round
@@ -86,7 +85,7 @@ def _build(
         ):
             return
         # program.vpl:16:5 .select(symbol, mid: (bid + ask) / 2.0, spread_bps: (ask - bid) / ((bid + ask) / 2.0) * 10000.0, imbalance: bid_size - ask_size)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (
@@ -158,7 +157,7 @@ def _build(
         if not (((t1 := f.get("spread_bps")).__class__ in NUMERIC and t1 > 20.0)):
             return
         # program.vpl:25:5 .emit(symbol: symbol, spread_bps: round(spread_bps), mid: mid)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (value := fn_round(f.get("spread_bps", MISSING))) is not MISSING:
@@ -166,7 +165,7 @@ def _build(
         if (value := f.get("mid", MISSING)) is not MISSING:
             out1["mid"] = value
         f = out1
-        emit_WideSpread(ts, f)
+        emit_WideSpread("WideSpread", ts, f)
 
     entry_WideSpread: StreamFn = stream_WideSpread
 
@@ -176,7 +175,7 @@ def _build(
 
     def after_MidEma(ts: int, f: Fields) -> None:
         # program.vpl:31:5 .emit(symbol: symbol, ema_mid: ema_mid, signal: if last_mid > ema_mid then "above" else "below", pressure: pressure)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (value := f.get("ema_mid", MISSING)) is not MISSING:
@@ -193,7 +192,7 @@ def _build(
         if (value := f.get("pressure", MISSING)) is not MISSING:
             out1["pressure"] = value
         f = out1
-        emit_MidEma(ts, f)
+        emit_MidEma("MidEma", ts, f)
 
     def result_MidEma(state: Agg_MidEma) -> Fields:
         if state.key is MISSING:
@@ -257,6 +256,88 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Quote":
+            # stream Mid, run in place (through stream_Mid when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:15:5 .where(bid > 0.0 and ask > bid)
+            if not (
+                (((t1 := f.get("bid")).__class__ in NUMERIC and t1 > 0.0))
+                and (v_gt(f.get("ask", MISSING), f.get("bid", MISSING)) is True)
+            ):
+                return
+            # program.vpl:16:5 .select(symbol, mid: (bid + ask) / 2.0, spread_bps: (ask - bid) / ((bid + ask) / 2.0) * 10000.0, imbalance: bid_size - ask_size)
+            out1 = {}
+            if (value := f.get("symbol", MISSING)) is not MISSING:
+                out1["symbol"] = value
+            if (
+                value := v_div(
+                    (
+                        t2 + t3
+                        if ((t2 := f.get("bid", MISSING)).__class__ in NUMERIC)
+                        & ((t3 := f.get("ask", MISSING)).__class__ in NUMERIC)
+                        else v_add(t2, t3)
+                    ),
+                    2.0,
+                )
+            ) is not MISSING:
+                out1["mid"] = value
+            if (
+                value := (
+                    t4 * 10000.0
+                    if (
+                        (
+                            t4 := v_div(
+                                (
+                                    t5 - t6
+                                    if (
+                                        (t5 := f.get("ask", MISSING)).__class__
+                                        in NUMERIC
+                                    )
+                                    & (
+                                        (t6 := f.get("bid", MISSING)).__class__
+                                        in NUMERIC
+                                    )
+                                    else v_sub(t5, t6)
+                                ),
+                                v_div(
+                                    (
+                                        t7 + t8
+                                        if (
+                                            (t7 := f.get("bid", MISSING)).__class__
+                                            in NUMERIC
+                                        )
+                                        & (
+                                            (t8 := f.get("ask", MISSING)).__class__
+                                            in NUMERIC
+                                        )
+                                        else v_add(t7, t8)
+                                    ),
+                                    2.0,
+                                ),
+                            )
+                        ).__class__
+                        in NUMERIC
+                    )
+                    else v_mul(t4, 10000.0)
+                )
+            ) is not MISSING:
+                out1["spread_bps"] = value
+            if (
+                value := (
+                    t9 - t10
+                    if ((t9 := f.get("bid_size", MISSING)).__class__ in NUMERIC)
+                    & ((t10 := f.get("ask_size", MISSING)).__class__ in NUMERIC)
+                    else v_sub(t9, t10)
+                )
+            ) is not MISSING:
+                out1["imbalance"] = value
+            f = out1
+            route_Mid(ts, f)
+        elif event_type == "Mid":
+            route_Mid(timestamp, fields)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "Quote":
             entry_Mid(timestamp, fields)
         elif event_type == "Mid":
             route_Mid(timestamp, fields)
@@ -264,7 +345,7 @@ def _build(
     def close() -> None:
         pass  # no window keeps events until the end of input
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -279,7 +360,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

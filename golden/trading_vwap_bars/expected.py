@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from math import inf
 from typing import Any
 
@@ -72,7 +71,7 @@ def _build(
 
     def after_Bars(ts: int, f: Fields) -> None:
         # program.vpl:22:5 .emit(symbol: symbol, open: open, high: high, low: low, close: close, volume: volume, trades: trades, vwap: vwap, change_pct: (close - open) / open * 100.0)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (value := f.get("open", MISSING)) is not MISSING:
@@ -113,7 +112,7 @@ def _build(
         ) is not MISSING:
             out1["change_pct"] = value
         f = out1
-        emit_Bars(ts, f)
+        emit_Bars("Bars", ts, f)
         entry_WideBars(ts, f)
 
     def result_Bars(state: Window_Bars) -> Fields:
@@ -203,7 +202,7 @@ def _build(
         ):
             return
         # program.vpl:37:5 .select(symbol, range: high - low, trades)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
             out1["symbol"] = value
         if (
@@ -222,7 +221,7 @@ def _build(
         try:
             f = {"symbol": f["symbol"], "range": f["range"], "trades": f["trades"]}
         except KeyError:
-            out2: Fields = {}
+            out2 = {}
             if (value := f.get("symbol", MISSING)) is not MISSING:
                 out2["symbol"] = value
             if (value := f.get("range", MISSING)) is not MISSING:
@@ -230,7 +229,7 @@ def _build(
             if (value := f.get("trades", MISSING)) is not MISSING:
                 out2["trades"] = value
             f = out2
-        emit_WideBars(ts, f)
+        emit_WideBars("WideBars", ts, f)
 
     entry_WideBars: StreamFn = stream_WideBars
 
@@ -242,12 +241,68 @@ def _build(
         if event_type == "Trade":
             entry_Bars(timestamp, fields)
         elif event_type == "Bars":
+            # stream WideBars, run in place (through stream_WideBars when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:36:5 .where((high - low) / open > 0.01)
+            if not (
+                (
+                    (
+                        t1 := v_div(
+                            (
+                                t2 - t3
+                                if ((t2 := f.get("high", MISSING)).__class__ in NUMERIC)
+                                & ((t3 := f.get("low", MISSING)).__class__ in NUMERIC)
+                                else v_sub(t2, t3)
+                            ),
+                            f.get("open", MISSING),
+                        )
+                    ).__class__
+                    in NUMERIC
+                    and t1 > 0.01
+                )
+            ):
+                return
+            # program.vpl:37:5 .select(symbol, range: high - low, trades)
+            out1 = {}
+            if (value := f.get("symbol", MISSING)) is not MISSING:
+                out1["symbol"] = value
+            if (
+                value := (
+                    t4 - t5
+                    if ((t4 := f.get("high", MISSING)).__class__ in NUMERIC)
+                    & ((t5 := f.get("low", MISSING)).__class__ in NUMERIC)
+                    else v_sub(t4, t5)
+                )
+            ) is not MISSING:
+                out1["range"] = value
+            if (value := f.get("trades", MISSING)) is not MISSING:
+                out1["trades"] = value
+            f = out1
+            # program.vpl:38:5 .emit(symbol: symbol, range: range, trades: trades)
+            try:
+                f = {"symbol": f["symbol"], "range": f["range"], "trades": f["trades"]}
+            except KeyError:
+                out2 = {}
+                if (value := f.get("symbol", MISSING)) is not MISSING:
+                    out2["symbol"] = value
+                if (value := f.get("range", MISSING)) is not MISSING:
+                    out2["range"] = value
+                if (value := f.get("trades", MISSING)) is not MISSING:
+                    out2["trades"] = value
+                f = out2
+            emit_WideBars("WideBars", ts, f)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "Trade":
+            entry_Bars(timestamp, fields)
+        elif event_type == "Bars":
             entry_WideBars(timestamp, fields)
 
     def close() -> None:
         flush_Bars()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -262,7 +317,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 

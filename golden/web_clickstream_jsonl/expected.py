@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from vpl_runtime.builtins import fn_contains, fn_split, fn_starts_with
@@ -65,7 +64,7 @@ def _build(
         if not (v_not(fn_starts_with(f.get("path", MISSING), "/health")) is True):
             return
         # program.vpl:21:5 .select(user, section: split(path, "/")[1], slow: ms_to_paint > SLOW_PAINT_MS, referrer)
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("user", MISSING)) is not MISSING:
             out1["user"] = value
         if (value := v_index(fn_split(f.get("path", MISSING), "/"), 1)) is not MISSING:
@@ -90,13 +89,13 @@ def _build(
         try:
             f = {"user": f["user"], "section": f["section"]}
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("user", MISSING)) is not MISSING:
                 out1["user"] = value
             if (value := f.get("section", MISSING)) is not MISSING:
                 out1["section"] = value
             f = out1
-        emit_SlowPages(ts, f)
+        emit_SlowPages("SlowPages", ts, f)
 
     entry_SlowPages: StreamFn = stream_SlowPages
 
@@ -115,7 +114,7 @@ def _build(
                 "came_from": f["came_from"],
             }
         except KeyError:
-            out1: Fields = {}
+            out1 = {}
             if (value := f.get("user", MISSING)) is not MISSING:
                 out1["user"] = value
             if (value := f.get("views", MISSING)) is not MISSING:
@@ -127,7 +126,7 @@ def _build(
             if (value := f.get("came_from", MISSING)) is not MISSING:
                 out1["came_from"] = value
             f = out1
-        emit_UserSessions(ts, f)
+        emit_UserSessions("UserSessions", ts, f)
 
     def result_UserSessions(state: Window_UserSessions) -> Fields:
         if state.key is MISSING:
@@ -192,7 +191,7 @@ def _build(
             "CheckoutErrors", "warn", f.get("endpoint", MISSING), f.get("code", MISSING)
         )
         # program.vpl:41:5 .emit(endpoint: endpoint, code: code, detail: detail, retryable: code in [502, 503, 504])
-        out1: Fields = {}
+        out1 = {}
         if (value := f.get("endpoint", MISSING)) is not MISSING:
             out1["endpoint"] = value
         if (value := f.get("code", MISSING)) is not MISSING:
@@ -204,7 +203,7 @@ def _build(
         ) is not MISSING:
             out1["retryable"] = value
         f = out1
-        emit_CheckoutErrors(ts, f)
+        emit_CheckoutErrors("CheckoutErrors", ts, f)
 
     entry_CheckoutErrors: StreamFn = stream_CheckoutErrors
 
@@ -220,6 +219,61 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "ApiError":
+            # stream CheckoutErrors, run in place (through stream_CheckoutErrors when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:39:5 .where(contains(endpoint, "checkout") and code >= 500)
+            if not (
+                (fn_contains(f.get("endpoint", MISSING), "checkout") is True)
+                and (((t1 := f.get("code")).__class__ in NUMERIC and t1 >= 500))
+            ):
+                return
+            # program.vpl:40:5 .log(level: "warn", message: endpoint, data: code)
+            vpl_log(
+                "CheckoutErrors",
+                "warn",
+                f.get("endpoint", MISSING),
+                f.get("code", MISSING),
+            )
+            # program.vpl:41:5 .emit(endpoint: endpoint, code: code, detail: detail, retryable: code in [502, 503, 504])
+            out1 = {}
+            if (value := f.get("endpoint", MISSING)) is not MISSING:
+                out1["endpoint"] = value
+            if (value := f.get("code", MISSING)) is not MISSING:
+                out1["code"] = value
+            if (value := f.get("detail", MISSING)) is not MISSING:
+                out1["detail"] = value
+            if (
+                value := v_in(f.get("code", MISSING), v_array(502, 503, 504))
+            ) is not MISSING:
+                out1["retryable"] = value
+            f = out1
+            emit_CheckoutErrors("CheckoutErrors", ts, f)
+        elif event_type == "PageView":
+            # stream Views, run in place (through stream_Views when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:20:5 .where(not starts_with(path, "/health"))
+            if not (v_not(fn_starts_with(f.get("path", MISSING), "/health")) is True):
+                return
+            # program.vpl:21:5 .select(user, section: split(path, "/")[1], slow: ms_to_paint > SLOW_PAINT_MS, referrer)
+            out1 = {}
+            if (value := f.get("user", MISSING)) is not MISSING:
+                out1["user"] = value
+            if (
+                value := v_index(fn_split(f.get("path", MISSING), "/"), 1)
+            ) is not MISSING:
+                out1["section"] = value
+            if (value := v_gt(f.get("ms_to_paint", MISSING), 2500)) is not MISSING:
+                out1["slow"] = value
+            if (value := f.get("referrer", MISSING)) is not MISSING:
+                out1["referrer"] = value
+            f = out1
+            route_Views(ts, f)
+        elif event_type == "Views":
+            route_Views(timestamp, fields)
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push` through the streams' entry points, which --stats instruments."""
+        if event_type == "ApiError":
             entry_CheckoutErrors(timestamp, fields)
         elif event_type == "PageView":
             entry_Views(timestamp, fields)
@@ -229,7 +283,7 @@ def _build(
     def close() -> None:
         flush_UserSessions()
 
-    return push, close
+    return (push if instrument is None else push_counted), close
 
 
 class Pipeline:
@@ -244,7 +298,7 @@ class Pipeline:
 
     def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
         def make_emitter(stream: str) -> EmitFn:
-            return partial(sink, stream)
+            return sink  # emit functions take the stream name first, as sinks do
 
         self.push, self.close = _build(make_emitter, None, RunOptions())
 
