@@ -47,6 +47,7 @@ class StreamCode:
     # may run in place of a call (its `return`s drop the event, as in the function).
     inline: list[str] | None = None
     rebound: list[str] = field(default_factory=list)  # state it reassigns (nonlocal)
+    windowed: bool = False  # its inline body holds a typed window local `w`
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,8 @@ class StreamCodegen:
             entry.extend(self.buffered_window())
             self.batch_function()
         self.function(self.name("stream"), entry)
+        self.out.inline = entry
+        self.out.windowed = True
 
     def function(self, name: str, lines: Lines, signature: str = "ts: int, f: Fields") -> None:
         """Add `def name(signature) -> None` with `lines` as its body."""
@@ -262,31 +265,29 @@ class StreamCodegen:
         raise AssertionError(op)
 
     def build_fields(self, items: tuple[model.Item, ...], c: ExprCompiler) -> Lines:
-        """Replace `f` by a new dict of the items, omitting MISSING values (§5.2)."""
-        simple: list[str] = []
+        """Replace `f` by a new dict of the items, omitting MISSING values (§5.2).
+
+        When every item is a field, a constant or numeric arithmetic over those, the
+        common case is one dict display evaluated "strictly" (an absent field or a
+        non-number raises KeyError instead of giving MISSING), with the general code,
+        which leaves MISSING items out, as the fallback.
+        """
+        strict: list[str] = []
         for item in items:
-            name = c.is_plain_field(item.value)
-            if name is not None:
-                simple.append(f"{py_literal(item.name)}: f[{py_literal(name)}]")
-                continue
-            folded = c.fold(item.value)
-            if folded is NOT_CONSTANT:
-                break
-            if c.literal(folded) != "MISSING":
-                simple.append(f"{py_literal(item.name)}: {c.literal(folded)}")
-        else:
-            display = f"f = {{{', '.join(simple)}}}"
-            if not any(c.is_plain_field(item.value) for item in items):
-                return [display]
-            # Only fields and constants: one dict display, and the general code only when
-            # a field is absent.
-            return [
-                "try:",
-                f"    f = {{{', '.join(simple)}}}",
-                "except KeyError:",
-                *indent(self.general_fields(items, c)),
-            ]
-        return self.general_fields(items, c)
+            code = c.strict(item.value)
+            if code is None:
+                return self.general_fields(items, c)
+            if code != "MISSING":
+                strict.append(f"{py_literal(item.name)}: {code}")
+        display = f"f = {{{', '.join(strict)}}}"
+        if all(c.fold(item.value) is not NOT_CONSTANT for item in items):
+            return [display]  # constants only: nothing can fail
+        return [
+            "try:",
+            f"    {display}",
+            "except KeyError:",
+            *indent(self.general_fields(items, c)),
+        ]
 
     def general_fields(self, items: tuple[model.Item, ...], c: ExprCompiler) -> Lines:
         # Each op gets its own dict name: mypy rejects a second annotation of one name.
@@ -355,13 +356,17 @@ class StreamCodegen:
         if key is None:
             return [f"w = {self.name('window')}"]
         self.uses.update({"MISSING", "key_of"})
-        windows = self.name("windows")
+        windows, find = self.name("windows"), self.name("find")
+        self.state_vars.append(f"{find} = {windows}.get")
+        assert self.shape.window is not None
+        starts = self.shape.window.kind is WindowKind.TUMBLING_TIME
         return [
             f"key_value = f.get({py_literal(key)}, MISSING)",
             "key = key_value if key_value.__class__ is str else key_of(key_value)",
-            f"w = {windows}.get(key)",
+            f"w = {find}(key)",
             "if w is None:",
             f"    w = {windows}[key] = {cls}(key_value)",
+            *(["    w.start = ts"] if starts else []),
         ]
 
     def replace_window(self, cls: str) -> Lines:
@@ -418,14 +423,15 @@ class StreamCodegen:
             case WindowKind.COUNT:
                 return [*add, f"if w.n == {window.size}:", *indent(close)]
             case WindowKind.TUMBLING_TIME:
-                return [
-                    "if w.n == 0:",
-                    "    w.start = ts",
-                    f"elif ts >= w.start + {window.size}:",
-                    *indent(close),
-                    "    w.start = ts",
-                    *add,
-                ]
+                # A partition's window starts when it is created (lookup_window); the
+                # single window of an unpartitioned stream starts with its first event.
+                first = (
+                    ["if w.n == 0:", "    w.start = ts"] if self.shape.window_key is None else []
+                )
+                # A zero-length window must not close before it holds an event.
+                guard = "w.n and " if window.size == 0 else ""
+                closing = f"{'el' if first else ''}if {guard}ts >= w.start + {window.size}:"
+                return [*first, closing, *indent(close), "    w.start = ts", *add]
             case WindowKind.SESSION:
                 return [
                     f"if w.n and ts - w.last > {window.size}:",

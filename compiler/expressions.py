@@ -211,6 +211,34 @@ class ExprCompiler:
         # `&` rather than `and`: both temporaries must be bound for the general call.
         return f"({a} {op.value} {b} if {' & '.join(tests)} else {general}({a}, {b}))"
 
+    def strict(self, e: Expr) -> str | None:
+        """Code for `e` that raises KeyError wherever the value would be MISSING, for the
+        common-case path of building an event; None if `e` is not a field, a constant or
+        `+ - *` over those (other expressions only have the general form)."""
+        folded = self.fold(e)
+        if folded is not NOT_CONSTANT:
+            return self.literal(folded)
+        name = self.is_plain_field(e)
+        if name is not None:
+            return f"{self.fields}[{py_literal(name)}]"
+        if isinstance(e, Binary) and e.op in _INLINE_ARITHMETIC and not self.overrides:
+            operands, tests = [], []
+            for side in (e.left, e.right):
+                code = self.strict(side)
+                if code is None or code == "MISSING":
+                    return None
+                if type(self.fold(side)) in (int, float):
+                    operands.append(code)  # a number literal
+                else:
+                    temp = self._new_temp()
+                    tests.append(f"(({temp} := {code}).__class__ in NUMERIC)")
+                    operands.append(temp)
+            self.uses.update({"NUMERIC", "not_a_number"})
+            a, b = operands
+            condition = " & ".join(tests) if tests else "True"
+            return f"({a} {e.op.value} {b} if {condition} else not_a_number())"
+        return None
+
     def field(self, name: str) -> str:
         """The value of field `name` of the current event, MISSING when absent."""
         self.uses.add("MISSING")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.resources
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -77,6 +78,7 @@ class ContextView:
     flushes: tuple[tuple[int, str], ...]  # (global flush position, function)
     upstream: tuple[str, ...]  # literal names
     instrument: str  # how the body reaches the instrument hook
+    push_nonlocals: tuple[str, ...] = ()
 
 
 class _Group:
@@ -90,6 +92,7 @@ class _Group:
         self.streams = [plan.stream(n).stream for n in names]
         self.members = set(names)
         self.senders: dict[str, str] = {}  # target context -> variable
+        self.push_nonlocals: list[str] = []  # state that bodies inlined into push reassign
 
     def local_route(self, route: Route) -> Route:
         return Route(route.name, tuple(t for t in route.targets if t.stream in self.members))
@@ -168,6 +171,7 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
     streams: list[StreamView] = []
     flushes: list[tuple[int, str]] = []
     codes: dict[str, StreamCode] = {}
+    inlined: set[str] = set()
     for stream in group.streams:
         code = codes[stream.name] = StreamCodegen(
             stream,
@@ -210,8 +214,11 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
         ),
         streams=tuple(streams),
         routes=tuple(
-            _route_view(plan, r, uses, _inlined(plan, group, r, codes)) for r in routes if r.targets
+            _route_view(plan, r, uses, _inlined(plan, group, r, codes, inlined))
+            for r in routes
+            if r.targets
         ),
+        push_nonlocals=tuple(group.push_nonlocals),
         flushes=tuple(sorted(flushes)),
         upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
         instrument="ctx.instrument" if ctx else "instrument",
@@ -252,24 +259,49 @@ def _route_target_name(route: Route) -> str:
     return mangle("route", route.name)
 
 
-def _inlined(plan: Plan, group: _Group, route: Route, codes: dict[str, StreamCode]) -> str | None:
+def _inlined(
+    plan: Plan, group: _Group, route: Route, codes: dict[str, StreamCode], taken: set[str]
+) -> str | None:
     """The body `push` runs in place of calling the route's only stream, saving a call per
-    input event: for a stream without windows and without merge filter, on one thread,
-    when deliveries are direct calls (a queued delivery must drain after the stream)."""
+    input event: for a stream without merge filter, on one thread, when deliveries are
+    direct calls (a queued delivery must drain after the stream). At most one inlined body
+    keeps a window (`w` has a different type in each). Records what it inlines in `taken`.
+    """
     if group.context is not None or plan.queued or len(route.targets) != 1:
         return None
     target = route.targets[0]
     code = codes.get(target.stream)
-    if target.filters or code is None or code.inline is None or code.rebound:
+    if target.filters or code is None or code.inline is None or target.stream in taken:
         return None
+    if code.windowed and "(window)" in taken:
+        return None
+    taken.add(target.stream)
+    if code.windowed:
+        taken.add("(window)")
+    group.push_nonlocals.extend(code.rebound)
     name = target.stream
     note = f"# stream {name}, run in place (through stream_{name} when --stats counts)"
-    return "\n".join([note, "ts, f = timestamp, fields", *code.inline])
+    return "\n".join([note, "ts, f = timestamp, fields", *_fused(code.inline, codes)])
 
 
-def _route_view(
-    plan: Plan, route: Route, uses: set[str], inline: str | None = None
-) -> RouteView:
+_DELIVERY = re.compile(r"entry_(\w+)\(ts, f\)\Z")
+
+
+def _fused(body: list[str], codes: dict[str, StreamCode]) -> list[str]:
+    """`body` with a final hand-over to a lone stateless consumer replaced by that
+    consumer's own body, and so on down the chain: what `A -> B -> C` costs by hand.
+    (Its `return`s still just end the event's work: the hand-over was the last thing.)"""
+    lines = list(body)
+    while lines:
+        match = _DELIVERY.match(lines[-1])
+        code = codes.get(match.group(1)) if match else None
+        if code is None or code.inline is None or code.windowed or code.rebound:
+            return lines
+        lines[-1:] = [f"# stream {match.group(1) if match else ''}, run in place", *code.inline]
+    return lines
+
+
+def _route_view(plan: Plan, route: Route, uses: set[str], inline: str | None = None) -> RouteView:
     compiler = ExprCompiler(plan.constants, uses)
     targets = tuple(
         TargetView(

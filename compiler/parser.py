@@ -81,9 +81,7 @@ def _lark() -> Lark:
 @functools.cache
 def _literal_terminals() -> Mapping[str, str]:
     """Terminal name -> its text, for terminals that are a fixed string (`RPAR` -> `)`)."""
-    return {
-        t.name: t.pattern.value for t in _lark().terminals if isinstance(t.pattern, PatternStr)
-    }
+    return {t.name: t.pattern.value for t in _lark().terminals if isinstance(t.pattern, PatternStr)}
 
 
 def _end_of(source: str) -> s.Span:
@@ -524,9 +522,7 @@ class _Builder:
     def is_bare(self, node: s.Expr, power: int) -> bool:
         """Whether `node` is an unparenthesized binary operation of binding `power`."""
         return (
-            isinstance(node, s.Binary)
-            and _POWER[node.op] == power
-            and id(node) not in self._parens
+            isinstance(node, s.Binary) and _POWER[node.op] == power and id(node) not in self._parens
         )
 
     def chain_error(self, node: s.Binary) -> None:

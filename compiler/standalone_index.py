@@ -240,16 +240,15 @@ def bound_names(node: ast.stmt) -> set[str]:
         match sub:
             case ast.Name(id=name, ctx=ast.Store() | ast.Del()):
                 bound.add(name)
-            case (
-                ast.Subscript(ctx=ast.Store() | ast.Del())
-                | ast.Attribute(ctx=ast.Store() | ast.Del())
+            case ast.Subscript(ctx=ast.Store() | ast.Del()) | ast.Attribute(
+                ctx=ast.Store() | ast.Del()
             ):
                 bound.update(_base_name(sub))
             case (
                 ast.FunctionDef(name=name)
                 | ast.AsyncFunctionDef(name=name)
                 | ast.ClassDef(name=name)
-            ) if sub is not node:
+            ) if (sub is not node):
                 bound.add(name)
             case ast.Import() | ast.ImportFrom():
                 bound.update(imp.bound for imp in imported_names(sub))

@@ -13,6 +13,12 @@ from vpl_runtime.values import MISSING
 NUMERIC = (int, float)
 
 
+def not_a_number() -> Any:
+    """Leave the common-case path of building an event: an operand is not a number, so
+    the general code (which may give MISSING) must decide."""
+    raise KeyError("not a number")
+
+
 def v_array(*items: Any) -> Any:
     """`[a, b, ...]`: MISSING if any element is MISSING (it propagates like an argument)."""
     for item in items:

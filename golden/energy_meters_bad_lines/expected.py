@@ -70,6 +70,7 @@ def _build(
     # program.vpl:14:8 stream HalfHourEnergy
     emit_HalfHourEnergy = make_emitter("HalfHourEnergy")
     windows_HalfHourEnergy: dict[Any, Window_HalfHourEnergy] = {}
+    find_HalfHourEnergy = windows_HalfHourEnergy.get
 
     def after_HalfHourEnergy(ts: int, f: Fields) -> None:
         # program.vpl:19:5 .emit(meter: meter, kwh: kwh, readings: readings, phases: phases)
@@ -121,12 +122,11 @@ def _build(
         # program.vpl:17:5 .window(30m)
         key_value = f.get("meter", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_HalfHourEnergy.get(key)
+        w = find_HalfHourEnergy(key)
         if w is None:
             w = windows_HalfHourEnergy[key] = Window_HalfHourEnergy(key_value)
-        if w.n == 0:
             w.start = ts
-        elif ts >= w.start + 1800000:
+        if ts >= w.start + 1800000:
             closed = w
             w = windows_HalfHourEnergy[key] = Window_HalfHourEnergy(closed.key)
             after_HalfHourEnergy(closed.ts, result_HalfHourEnergy(closed))

@@ -66,6 +66,7 @@ def _build(
     # program.vpl:11:8 stream Bursts
     emit_Bursts = make_emitter("Bursts")
     windows_Bursts: dict[Any, Window_Bursts] = {}
+    find_Bursts = windows_Bursts.get
 
     def after_Bursts(ts: int, f: Fields) -> None:
         # program.vpl:22:5 .emit(sensor: sensor, readings: readings, mean_rms: mean_rms, max_peak: max_peak, trend: if last_rms > first_rms then "rising" else "steady or falling", approx_duration_s: duration_s)
@@ -116,7 +117,7 @@ def _build(
         # program.vpl:13:5 .window(session: 30s)
         key_value = f.get("sensor", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_Bursts.get(key)
+        w = find_Bursts(key)
         if w is None:
             w = windows_Bursts[key] = Window_Bursts(key_value)
         if w.n and ts - w.last > 30000:
@@ -170,7 +171,33 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Vibration":
-            entry_Bursts(timestamp, fields)
+            # stream Bursts, run in place (through stream_Bursts when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:13:5 .window(session: 30s)
+            key_value = f.get("sensor", MISSING)
+            key = key_value if key_value.__class__ is str else key_of(key_value)
+            w = find_Bursts(key)
+            if w is None:
+                w = windows_Bursts[key] = Window_Bursts(key_value)
+            if w.n and ts - w.last > 30000:
+                closed = w
+                w = windows_Bursts[key] = Window_Bursts(closed.key)
+                after_Bursts(closed.ts, result_Bursts(closed))
+            w.n += 1
+            w.ts = ts
+            v1 = f.get("rms", MISSING)
+            if v1.__class__ in NUMERIC and v1 == v1:
+                w.count1 += 1
+                w.avg2 += v1
+            if w.n == 1:
+                w.first4 = None if v1 is MISSING else v1
+            w.last5 = None if v1 is MISSING else v1
+            v2 = f.get("peak")
+            if v2.__class__ in NUMERIC and v2 == v2:
+                w.count2 += 1
+                if v2 > w.max3:
+                    w.max3 = v2
+            w.last = ts
         elif event_type == "Bursts":
             # stream LongBursts, run in place (through stream_LongBursts when --stats counts)
             ts, f = timestamp, fields

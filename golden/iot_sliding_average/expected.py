@@ -25,7 +25,7 @@ from vpl_runtime.driver import (
     StreamFn,
     run_module,
 )
-from vpl_runtime.exprs import NUMERIC
+from vpl_runtime.exprs import NUMERIC, not_a_number
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_sub
 
@@ -90,6 +90,7 @@ def _build(
     # program.vpl:11:8 stream RollingClimate
     emit_RollingClimate = make_emitter("RollingClimate")
     windows_RollingClimate: dict[Any, Window_RollingClimate] = {}
+    find_RollingClimate = windows_RollingClimate.get
 
     def after_RollingClimate(ts: int, f: Fields) -> None:
         # program.vpl:21:5 .having(samples >= 2)
@@ -178,7 +179,7 @@ def _build(
         # program.vpl:14:5 .window(1m, sliding: 20s)
         key_value = f.get("device", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_RollingClimate.get(key)
+        w = find_RollingClimate(key)
         if w is None:
             w = windows_RollingClimate[key] = Window_RollingClimate(key_value)
         buf = w.buf
@@ -211,20 +212,31 @@ def _build(
         if not (((t1 := f.get("avg_temp")).__class__ in NUMERIC and t1 > 30.0)):
             return
         # program.vpl:26:5 .emit(device: device, avg_temp: avg_temp, over_by: avg_temp - HOT)
-        out1 = {}
-        if (value := f.get("device", MISSING)) is not MISSING:
-            out1["device"] = value
-        if (value := f.get("avg_temp", MISSING)) is not MISSING:
-            out1["avg_temp"] = value
-        if (
-            value := (
-                t2 - 30.0
-                if ((t2 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
-                else v_sub(t2, 30.0)
-            )
-        ) is not MISSING:
-            out1["over_by"] = value
-        f = out1
+        try:
+            f = {
+                "device": f["device"],
+                "avg_temp": f["avg_temp"],
+                "over_by": (
+                    t2 - 30.0
+                    if ((t2 := f["avg_temp"]).__class__ in NUMERIC)
+                    else not_a_number()
+                ),
+            }
+        except KeyError:
+            out1 = {}
+            if (value := f.get("device", MISSING)) is not MISSING:
+                out1["device"] = value
+            if (value := f.get("avg_temp", MISSING)) is not MISSING:
+                out1["avg_temp"] = value
+            if (
+                value := (
+                    t3 - 30.0
+                    if ((t3 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
+                    else v_sub(t3, 30.0)
+                )
+            ) is not MISSING:
+                out1["over_by"] = value
+            f = out1
         emit_HotHouse("HotHouse", ts, f)
 
     entry_HotHouse: StreamFn = stream_HotHouse
@@ -235,7 +247,39 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Climate":
-            entry_RollingClimate(timestamp, fields)
+            # stream RollingClimate, run in place (through stream_RollingClimate when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:12:5 .where(temp > -40.0 and temp < 85.0)
+            if not (
+                (((t2 := f.get("temp")).__class__ in NUMERIC and t2 > -40.0))
+                and (((t3 := f.get("temp")).__class__ in NUMERIC and t3 < 85.0))
+            ):
+                return
+            # program.vpl:14:5 .window(1m, sliding: 20s)
+            key_value = f.get("device", MISSING)
+            key = key_value if key_value.__class__ is str else key_of(key_value)
+            w = find_RollingClimate(key)
+            if w is None:
+                w = windows_RollingClimate[key] = Window_RollingClimate(key_value)
+            buf = w.buf
+            if buf and ts < buf[-1][0]:
+                w.ordered = False
+            buf.append((ts, f))
+            horizon = ts - 60000
+            if w.ordered:
+                while buf[0][0] < horizon:
+                    buf.popleft()
+            elif any(e[0] < horizon for e in buf):
+                kept = [e for e in buf if e[0] >= horizon]
+                buf.clear()
+                buf.extend(kept)
+            if w.emitted and ts < w.last_emit + 20000:
+                w.pending = True
+            else:
+                w.emitted = True
+                w.last_emit = ts
+                w.pending = False
+                batch_RollingClimate(list(buf))
         elif event_type == "RollingClimate":
             # stream HotHouse, run in place (through stream_HotHouse when --stats counts)
             ts, f = timestamp, fields
@@ -243,20 +287,31 @@ def _build(
             if not (((t1 := f.get("avg_temp")).__class__ in NUMERIC and t1 > 30.0)):
                 return
             # program.vpl:26:5 .emit(device: device, avg_temp: avg_temp, over_by: avg_temp - HOT)
-            out1 = {}
-            if (value := f.get("device", MISSING)) is not MISSING:
-                out1["device"] = value
-            if (value := f.get("avg_temp", MISSING)) is not MISSING:
-                out1["avg_temp"] = value
-            if (
-                value := (
-                    t2 - 30.0
-                    if ((t2 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
-                    else v_sub(t2, 30.0)
-                )
-            ) is not MISSING:
-                out1["over_by"] = value
-            f = out1
+            try:
+                f = {
+                    "device": f["device"],
+                    "avg_temp": f["avg_temp"],
+                    "over_by": (
+                        t2 - 30.0
+                        if ((t2 := f["avg_temp"]).__class__ in NUMERIC)
+                        else not_a_number()
+                    ),
+                }
+            except KeyError:
+                out1 = {}
+                if (value := f.get("device", MISSING)) is not MISSING:
+                    out1["device"] = value
+                if (value := f.get("avg_temp", MISSING)) is not MISSING:
+                    out1["avg_temp"] = value
+                if (
+                    value := (
+                        t3 - 30.0
+                        if ((t3 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
+                        else v_sub(t3, 30.0)
+                    )
+                ) is not MISSING:
+                    out1["over_by"] = value
+                f = out1
             emit_HotHouse("HotHouse", ts, f)
 
     def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:

@@ -57,6 +57,7 @@ def _build(
     # program.vpl:14:8 stream DockThroughput
     emit_DockThroughput = make_emitter("DockThroughput")
     windows_DockThroughput: dict[Any, Window_DockThroughput] = {}
+    find_DockThroughput = windows_DockThroughput.get
 
     def after_DockThroughput(ts: int, f: Fields) -> None:
         # program.vpl:20:5 .emit(dock: dock, scans: scans, parcels: parcels, kg: kg)
@@ -105,12 +106,11 @@ def _build(
         # program.vpl:18:5 .window(30s)
         key_value = f.get("dock", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_DockThroughput.get(key)
+        w = find_DockThroughput(key)
         if w is None:
             w = windows_DockThroughput[key] = Window_DockThroughput(key_value)
-        if w.n == 0:
             w.start = ts
-        elif ts >= w.start + 30000:
+        if ts >= w.start + 30000:
             closed = w
             w = windows_DockThroughput[key] = Window_DockThroughput(closed.key)
             after_DockThroughput(closed.ts, result_DockThroughput(closed))
@@ -178,7 +178,28 @@ def _build(
         if is_late(event_type, timestamp):
             return
         if event_type == "DockScan":
-            entry_DockThroughput(timestamp, fields)
+            # stream DockThroughput, run in place (through stream_DockThroughput when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:18:5 .window(30s)
+            key_value = f.get("dock", MISSING)
+            key = key_value if key_value.__class__ is str else key_of(key_value)
+            w = find_DockThroughput(key)
+            if w is None:
+                w = windows_DockThroughput[key] = Window_DockThroughput(key_value)
+                w.start = ts
+            if ts >= w.start + 30000:
+                closed = w
+                w = windows_DockThroughput[key] = Window_DockThroughput(closed.key)
+                after_DockThroughput(closed.ts, result_DockThroughput(closed))
+                w.start = ts
+            w.n += 1
+            w.ts = ts
+            v1 = f.get("parcel", MISSING)
+            if v1 is not MISSING:
+                w.countdistinct2.add(key_of(v1))
+            v2 = f.get("weight_kg")
+            if v2.__class__ in NUMERIC and v2 == v2:
+                w.sum3 += v2
         elif event_type == "Heartbeat":
             # stream GatewayBacklog, run in place (through stream_GatewayBacklog when --stats counts)
             ts, f = timestamp, fields

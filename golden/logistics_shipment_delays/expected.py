@@ -102,6 +102,7 @@ def _build(
     # program.vpl:44:8 stream HubDelays
     emit_HubDelays = make_emitter("HubDelays")
     windows_HubDelays: dict[Any, Window_HubDelays] = {}
+    find_HubDelays = windows_HubDelays.get
 
     def after_HubDelays(ts: int, f: Fields) -> None:
         # program.vpl:54:5 .emit(hub: hub, late: late, shipments: shipments, avg_delay_min: avg_delay_min, worst_delay_min: worst_delay_min, carriers: carriers)
@@ -160,12 +161,11 @@ def _build(
         # program.vpl:46:5 .window(1h)
         key_value = f.get("hub", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_HubDelays.get(key)
+        w = find_HubDelays(key)
         if w is None:
             w = windows_HubDelays[key] = Window_HubDelays(key_value)
-        if w.n == 0:
             w.start = ts
-        elif ts >= w.start + 3600000:
+        if ts >= w.start + 3600000:
             closed = w
             w = windows_HubDelays[key] = Window_HubDelays(closed.key)
             after_HubDelays(closed.ts, result_HubDelays(closed))
@@ -238,7 +238,34 @@ def _build(
             emit_Delayed("Delayed", ts, f)
             entry_HubDelays(ts, f)
         elif event_type == "Delayed":
-            entry_HubDelays(timestamp, fields)
+            # stream HubDelays, run in place (through stream_HubDelays when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:46:5 .window(1h)
+            key_value = f.get("hub", MISSING)
+            key = key_value if key_value.__class__ is str else key_of(key_value)
+            w = find_HubDelays(key)
+            if w is None:
+                w = windows_HubDelays[key] = Window_HubDelays(key_value)
+                w.start = ts
+            if ts >= w.start + 3600000:
+                closed = w
+                w = windows_HubDelays[key] = Window_HubDelays(closed.key)
+                after_HubDelays(closed.ts, result_HubDelays(closed))
+                w.start = ts
+            w.n += 1
+            w.ts = ts
+            v1 = f.get("shipment", MISSING)
+            if v1 is not MISSING:
+                w.countdistinct2.add(key_of(v1))
+            v2 = f.get("delay_min")
+            if v2.__class__ in NUMERIC and v2 == v2:
+                w.count2 += 1
+                w.avg3 += v2
+                if v2 > w.max4:
+                    w.max4 = v2
+            v3 = f.get("carrier", MISSING)
+            if v3 is not MISSING:
+                w.collect5.append(v3)
 
     def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
         """`push` through the streams' entry points, which --stats instruments."""

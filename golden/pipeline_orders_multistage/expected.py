@@ -165,6 +165,7 @@ def _build(
     # program.vpl:41:8 stream RegionRevenue
     emit_RegionRevenue = make_emitter("RegionRevenue")
     windows_RegionRevenue: dict[Any, Window_RegionRevenue] = {}
+    find_RegionRevenue = windows_RegionRevenue.get
 
     def after_RegionRevenue(ts: int, f: Fields) -> None:
         # program.vpl:46:5 .having(revenue > 200.0)
@@ -218,12 +219,11 @@ def _build(
         # program.vpl:44:5 .window(1m)
         key_value = f.get("region", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_RegionRevenue.get(key)
+        w = find_RegionRevenue(key)
         if w is None:
             w = windows_RegionRevenue[key] = Window_RegionRevenue(key_value)
-        if w.n == 0:
             w.start = ts
-        elif ts >= w.start + 60000:
+        if ts >= w.start + 60000:
             closed = w
             w = windows_RegionRevenue[key] = Window_RegionRevenue(closed.key)
             after_RegionRevenue(closed.ts, result_RegionRevenue(closed))

@@ -70,6 +70,7 @@ def _build(
     # program.vpl:10:8 stream VenueLatency
     emit_VenueLatency = make_emitter("VenueLatency")
     windows_VenueLatency: dict[Any, Window_VenueLatency] = {}
+    find_VenueLatency = windows_VenueLatency.get
 
     def after_VenueLatency(ts: int, f: Fields) -> None:
         # program.vpl:24:5 .emit(venue: venue, acks: acks, p50: p50, p90: p90, p99: p99, mean: mean, jitter: jitter, worst_ms: worst / 1000.0, samples: samples, sample_count: len(samples))
@@ -136,12 +137,11 @@ def _build(
         # program.vpl:13:5 .window(10s)
         key_value = f.get("venue", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_VenueLatency.get(key)
+        w = find_VenueLatency(key)
         if w is None:
             w = windows_VenueLatency[key] = Window_VenueLatency(key_value)
-        if w.n == 0:
             w.start = ts
-        elif ts >= w.start + 10000:
+        if ts >= w.start + 10000:
             closed = w
             w = windows_VenueLatency[key] = Window_VenueLatency(closed.key)
             after_VenueLatency(closed.ts, result_VenueLatency(closed))
@@ -189,7 +189,39 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "OrderAck":
-            entry_VenueLatency(timestamp, fields)
+            # stream VenueLatency, run in place (through stream_VenueLatency when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:11:5 .where(status != "rejected")
+            if not (
+                ((t1 := f.get("status", MISSING)) is not MISSING and t1 != "rejected")
+            ):
+                return
+            # program.vpl:13:5 .window(10s)
+            key_value = f.get("venue", MISSING)
+            key = key_value if key_value.__class__ is str else key_of(key_value)
+            w = find_VenueLatency(key)
+            if w is None:
+                w = windows_VenueLatency[key] = Window_VenueLatency(key_value)
+                w.start = ts
+            if ts >= w.start + 10000:
+                closed = w
+                w = windows_VenueLatency[key] = Window_VenueLatency(closed.key)
+                after_VenueLatency(closed.ts, result_VenueLatency(closed))
+                w.start = ts
+            w.n += 1
+            w.ts = ts
+            v1 = f.get("latency_us", MISSING)
+            if v1.__class__ in NUMERIC and v1 == v1:
+                w.count1 += 1
+                w.values1.append(v1)
+                w.avg5 += v1
+                delta = v1 - w.stddev6mean
+                w.stddev6mean += delta / w.count1
+                w.stddev6m2 += delta * (v1 - w.stddev6mean)
+                if v1 > w.max7:
+                    w.max7 = v1
+            if v1 is not MISSING:
+                w.collect8.append(v1)
         elif event_type == "VenueLatency":
             # stream SlowVenue, run in place (through stream_SlowVenue when --stats counts)
             ts, f = timestamp, fields

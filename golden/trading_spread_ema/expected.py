@@ -172,6 +172,7 @@ def _build(
     # program.vpl:27:8 stream MidEma
     emit_MidEma = make_emitter("MidEma")
     windows_MidEma: dict[Any, Window_MidEma] = {}
+    find_MidEma = windows_MidEma.get
 
     def after_MidEma(ts: int, f: Fields) -> None:
         # program.vpl:31:5 .emit(symbol: symbol, ema_mid: ema_mid, signal: if last_mid > ema_mid then "above" else "below", pressure: pressure)
@@ -234,7 +235,7 @@ def _build(
         # program.vpl:29:5 .window(4, sliding: 2)
         key_value = f.get("symbol", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_MidEma.get(key)
+        w = find_MidEma(key)
         if w is None:
             w = windows_MidEma[key] = Window_MidEma(key_value)
         w.buf.append((ts, f))

@@ -24,7 +24,7 @@ from vpl_runtime.driver import (
     StreamFn,
     run_module,
 )
-from vpl_runtime.exprs import NUMERIC
+from vpl_runtime.exprs import NUMERIC, not_a_number
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_div, v_mul, v_sub
 
@@ -68,6 +68,7 @@ def _build(
     # program.vpl:9:8 stream Bars
     emit_Bars = make_emitter("Bars")
     windows_Bars: dict[Any, Window_Bars] = {}
+    find_Bars = windows_Bars.get
 
     def after_Bars(ts: int, f: Fields) -> None:
         # program.vpl:22:5 .emit(symbol: symbol, open: open, high: high, low: low, close: close, volume: volume, trades: trades, vwap: vwap, change_pct: (close - open) / open * 100.0)
@@ -142,12 +143,11 @@ def _build(
         # program.vpl:12:5 .window(1m)
         key_value = f.get("symbol", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_Bars.get(key)
+        w = find_Bars(key)
         if w is None:
             w = windows_Bars[key] = Window_Bars(key_value)
-        if w.n == 0:
             w.start = ts
-        elif ts >= w.start + 60000:
+        if ts >= w.start + 60000:
             closed = w
             w = windows_Bars[key] = Window_Bars(closed.key)
             after_Bars(closed.ts, result_Bars(closed))
@@ -202,21 +202,33 @@ def _build(
         ):
             return
         # program.vpl:37:5 .select(symbol, range: high - low, trades)
-        out1 = {}
-        if (value := f.get("symbol", MISSING)) is not MISSING:
-            out1["symbol"] = value
-        if (
-            value := (
-                t4 - t5
-                if ((t4 := f.get("high", MISSING)).__class__ in NUMERIC)
-                & ((t5 := f.get("low", MISSING)).__class__ in NUMERIC)
-                else v_sub(t4, t5)
-            )
-        ) is not MISSING:
-            out1["range"] = value
-        if (value := f.get("trades", MISSING)) is not MISSING:
-            out1["trades"] = value
-        f = out1
+        try:
+            f = {
+                "symbol": f["symbol"],
+                "range": (
+                    t4 - t5
+                    if ((t4 := f["high"]).__class__ in NUMERIC)
+                    & ((t5 := f["low"]).__class__ in NUMERIC)
+                    else not_a_number()
+                ),
+                "trades": f["trades"],
+            }
+        except KeyError:
+            out1 = {}
+            if (value := f.get("symbol", MISSING)) is not MISSING:
+                out1["symbol"] = value
+            if (
+                value := (
+                    t6 - t7
+                    if ((t6 := f.get("high", MISSING)).__class__ in NUMERIC)
+                    & ((t7 := f.get("low", MISSING)).__class__ in NUMERIC)
+                    else v_sub(t6, t7)
+                )
+            ) is not MISSING:
+                out1["range"] = value
+            if (value := f.get("trades", MISSING)) is not MISSING:
+                out1["trades"] = value
+            f = out1
         # program.vpl:38:5 .emit(symbol: symbol, range: range, trades: trades)
         try:
             f = {"symbol": f["symbol"], "range": f["range"], "trades": f["trades"]}
@@ -239,7 +251,46 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Trade":
-            entry_Bars(timestamp, fields)
+            # stream Bars, run in place (through stream_Bars when --stats counts)
+            ts, f = timestamp, fields
+            # program.vpl:10:5 .where(qty > 0)
+            if not (((t4 := f.get("qty")).__class__ in NUMERIC and t4 > 0)):
+                return
+            # program.vpl:12:5 .window(1m)
+            key_value = f.get("symbol", MISSING)
+            key = key_value if key_value.__class__ is str else key_of(key_value)
+            w = find_Bars(key)
+            if w is None:
+                w = windows_Bars[key] = Window_Bars(key_value)
+                w.start = ts
+            if ts >= w.start + 60000:
+                closed = w
+                w = windows_Bars[key] = Window_Bars(closed.key)
+                after_Bars(closed.ts, result_Bars(closed))
+                w.start = ts
+            w.n += 1
+            w.ts = ts
+            v1 = f.get("price", MISSING)
+            if v1.__class__ in NUMERIC and v1 == v1:
+                w.count1 += 1
+                if v1 > w.max2:
+                    w.max2 = v1
+                if v1 < w.min3:
+                    w.min3 = v1
+            if w.n == 1:
+                w.first1 = None if v1 is MISSING else v1
+            w.last4 = None if v1 is MISSING else v1
+            v2 = f.get("qty")
+            if v2.__class__ in NUMERIC and v2 == v2:
+                w.sum5 += v2
+            v3 = (
+                t5 * t6
+                if ((t5 := f.get("price", MISSING)).__class__ in NUMERIC)
+                & ((t6 := f.get("qty", MISSING)).__class__ in NUMERIC)
+                else v_mul(t5, t6)
+            )
+            if v3.__class__ in NUMERIC and v3 == v3:
+                w.sum7 += v3
         elif event_type == "Bars":
             # stream WideBars, run in place (through stream_WideBars when --stats counts)
             ts, f = timestamp, fields
@@ -263,21 +314,33 @@ def _build(
             ):
                 return
             # program.vpl:37:5 .select(symbol, range: high - low, trades)
-            out1 = {}
-            if (value := f.get("symbol", MISSING)) is not MISSING:
-                out1["symbol"] = value
-            if (
-                value := (
-                    t4 - t5
-                    if ((t4 := f.get("high", MISSING)).__class__ in NUMERIC)
-                    & ((t5 := f.get("low", MISSING)).__class__ in NUMERIC)
-                    else v_sub(t4, t5)
-                )
-            ) is not MISSING:
-                out1["range"] = value
-            if (value := f.get("trades", MISSING)) is not MISSING:
-                out1["trades"] = value
-            f = out1
+            try:
+                f = {
+                    "symbol": f["symbol"],
+                    "range": (
+                        t4 - t5
+                        if ((t4 := f["high"]).__class__ in NUMERIC)
+                        & ((t5 := f["low"]).__class__ in NUMERIC)
+                        else not_a_number()
+                    ),
+                    "trades": f["trades"],
+                }
+            except KeyError:
+                out1 = {}
+                if (value := f.get("symbol", MISSING)) is not MISSING:
+                    out1["symbol"] = value
+                if (
+                    value := (
+                        t6 - t7
+                        if ((t6 := f.get("high", MISSING)).__class__ in NUMERIC)
+                        & ((t7 := f.get("low", MISSING)).__class__ in NUMERIC)
+                        else v_sub(t6, t7)
+                    )
+                ) is not MISSING:
+                    out1["range"] = value
+                if (value := f.get("trades", MISSING)) is not MISSING:
+                    out1["trades"] = value
+                f = out1
             # program.vpl:38:5 .emit(symbol: symbol, range: range, trades: trades)
             try:
                 f = {"symbol": f["symbol"], "range": f["range"], "trades": f["trades"]}

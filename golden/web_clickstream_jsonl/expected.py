@@ -102,6 +102,7 @@ def _build(
     # program.vpl:27:8 stream UserSessions
     emit_UserSessions = make_emitter("UserSessions")
     windows_UserSessions: dict[Any, Window_UserSessions] = {}
+    find_UserSessions = windows_UserSessions.get
 
     def after_UserSessions(ts: int, f: Fields) -> None:
         # program.vpl:36:5 .emit(user: user, views: views, sections: sections, entry: entry, came_from: came_from)
@@ -155,7 +156,7 @@ def _build(
         # program.vpl:29:5 .window(session: 5m)
         key_value = f.get("user", MISSING)
         key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = windows_UserSessions.get(key)
+        w = find_UserSessions(key)
         if w is None:
             w = windows_UserSessions[key] = Window_UserSessions(key_value)
         if w.n and ts - w.last > 300000:
