@@ -183,9 +183,11 @@ def bench_in_process(case: Case, module: ModuleType, sizes: Sizes) -> list[Row]:
     n = len(events)
     gen, loop, push = (n / best[label] for label in runners)
     note = f"{counts['generated']:,} outputs"
+    # The target compares like with like: the same work behind the same per-event API
+    # (push). The whole-input loop shows what that API itself costs.
     return [
-        Row("in-process", case.name, "events", gen, loop, IN_PROCESS_TARGET, note),
-        Row("in-process", case.name, "vs push()", gen, push, None, "hand code behind push()"),
+        Row("in-process", case.name, "push()", gen, push, IN_PROCESS_TARGET, note),
+        Row("in-process", case.name, "vs loop", gen, loop, None, "hand loop, no per-event call"),
     ]
 
 

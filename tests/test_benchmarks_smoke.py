@@ -17,7 +17,7 @@ SCRIPT = ROOT / "benchmarks" / "bench_pipelines.py"
 
 PIPELINES = ("filter", "window", "3-stage")
 # mode, input label: the measured rows every run must print.
-MEASURED = (("in-process", "events"), ("in-process", "vs push()"), ("end-to-end", "evt"))
+MEASURED = (("in-process", "push()"), ("in-process", "vs loop"), ("end-to-end", "evt"))
 ROW = re.compile(
     r"^(?P<mode>in-process|end-to-end) +(?P<pipeline>\S+) +(?P<input>\S+(?: \S+)?) +"
     r"(?P<generated>[\d,]+) +(?P<hand>[\d,]+) +(?P<ratio>\d+\.\d\d)\b"
