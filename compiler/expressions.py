@@ -157,7 +157,7 @@ class ExprCompiler:
                     return self.call(
                         "v_range", self.value(left), self.value(right), repr(inclusive)
                     )
-                if op in _INLINE_ARITHMETIC and not self.overrides:
+                if op in _INLINE_ARITHMETIC and not self.overrides and _arithmetic_depth(e) <= 2:
                     # (not over aggregate results: they are typed, and computed once a window)
                     return self.arithmetic(op, left, right)
                 return self.call(_BINARY_FUNCTIONS[op], self.value(left), self.value(right))
@@ -221,7 +221,12 @@ class ExprCompiler:
         name = self.is_plain_field(e)
         if name is not None:
             return f"{self.fields}[{py_literal(name)}]"
-        if isinstance(e, Binary) and e.op in _INLINE_ARITHMETIC and not self.overrides:
+        if (
+            isinstance(e, Binary)
+            and e.op in _INLINE_ARITHMETIC
+            and not self.overrides
+            and _arithmetic_depth(e) <= 2
+        ):
             operands, tests = [], []
             for side in (e.left, e.right):
                 code = self.strict(side)
@@ -387,6 +392,15 @@ class ExprCompiler:
                     return NOT_CONSTANT
                 return getattr(rt_builtins, rt_builtins.BUILTIN_IMPL[func])(*folded)
         return NOT_CONSTANT  # compound values are built at run time
+
+
+def _arithmetic_depth(e: Expr) -> int:
+    """How many levels of `+ - *` stack up in `e` (0 for anything else). Inline arithmetic
+    is kept shallow: `a * b + c` is what programs write, and black takes time exponential
+    in the depth of nested conditional expressions."""
+    if isinstance(e, Binary) and e.op in _INLINE_ARITHMETIC:
+        return 1 + max(_arithmetic_depth(e.left), _arithmetic_depth(e.right))
+    return 0
 
 
 def _conjuncts(e: Expr) -> list[Expr]:
