@@ -33,6 +33,7 @@ from bench_hand import LOOPS, PUSHES, Sink
 from bench_hand_files import SCRIPTS, Loads
 from bench_report import Row, Sizes, print_report
 
+import vpl_runtime.driver as rt_driver
 import vpl_runtime.evt as rt_evt
 from vplc.pipeline import compile_source
 
@@ -74,12 +75,13 @@ def generated_json_parser(fast: Loads | None) -> Iterator[None]:
     The runtime picks orjson by itself when it is importable; the stdlib rows need it off.
     This reaches into `vpl_runtime.evt` internals, which is acceptable for a benchmark only.
     """
-    saved = rt_evt._evt_json_loads
+    saved, saved_fast = rt_evt._evt_json_loads, rt_driver._drv_FAST_LOADS
     rt_evt._evt_json_loads = rt_evt._evt_make_json_loads(fast)
+    rt_driver._drv_FAST_LOADS = fast  # the read loop's JSON Lines fast path
     try:
         yield
     finally:
-        rt_evt._evt_json_loads = saved
+        rt_evt._evt_json_loads, rt_driver._drv_FAST_LOADS = saved, saved_fast
 
 
 # ---------------------------------------------------------------------------------------------

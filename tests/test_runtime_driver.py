@@ -107,8 +107,7 @@ def test_conformance_068_style_input(tmp_path: Path, capsys: pytest.CaptureFixtu
     src = write(
         tmp_path,
         "in.evt",
-        textwrap.dedent(
-            """\
+        textwrap.dedent("""\
             # comment
             // also a comment
             BATCH 50
@@ -120,8 +119,7 @@ def test_conformance_068_style_input(tmp_path: Path, capsys: pytest.CaptureFixtu
             P(5, "v")
             @1m P(6, "u")
             @7 P(7, "t")
-            """
-        ),
+            """),
     )
     build = Echo()
     status, lines, _ = run(tmp_path, build, src)
@@ -559,3 +557,42 @@ def test_stdin_dash_as_a_process(module: Path, tmp_path: Path) -> None:
         "or a JSON object): 'not an event'",
         "events in: 3, processed: 2, rejected: 1",
     ]
+
+
+def test_json_lines_fast_path_and_general_path_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The orjson fast path of the read loop gives what the general parser gives, and
+    leaves unusual lines (non-int timestamp, `data`, `;`, bad JSON) to it."""
+    import vpl_runtime.driver as driver
+
+    lines = [
+        '{"event_type": "T", "timestamp": 5, "fields": {"a": 1, "b": 2.5}}',
+        '{"event_type": "T", "timestamp": 1.5, "fields": {"a": 2}}',
+        '{"event_type": "T", "data": {"a": 3}}',
+        '{"event_type": "T", "timestamp": 7, "fields": {"a": 4}};',
+        '{"event_type": "T", "timestamp": true, "fields": {}}',
+        '{"event_type": "", "timestamp": 1, "fields": {}}',
+        '{"event_type": "T", "timestamp": 1, "fields": [1]}',
+        "{not json",
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    results = []
+    for fast in (_json_loads_or_none(), None):
+        monkeypatch.setattr(driver, "_drv_FAST_LOADS", fast)
+        out = tmp_path / "out.jsonl"
+        status = driver.run_module(Echo(), [str(source), "--output", str(out)], program="p")
+        results.append((status, out.read_text()))
+    assert results[0] == results[1]
+    assert results[0][0] == 3  # the last three lines are rejected either way
+
+
+def _json_loads_or_none() -> Any:
+    try:
+        import orjson
+    except ImportError:
+        import json
+
+        return json.loads  # same contract: a str in, a value out
+    return orjson.loads
