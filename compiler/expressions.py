@@ -391,7 +391,19 @@ class ExprCompiler:
                 if any(v is NOT_CONSTANT for v in folded):
                     return NOT_CONSTANT
                 return getattr(rt_builtins, rt_builtins.BUILTIN_IMPL[func])(*folded)
-        return NOT_CONSTANT  # compound values are built at run time
+            case ArrayLit(items=items):
+                values = [self.fold(i) for i in items]
+                if any(v is NOT_CONSTANT for v in values):
+                    return NOT_CONSTANT
+                return MISSING if any(v is MISSING for v in values) else values
+            case MapLit(items=pairs):
+                folded_values = [self.fold(v) for _, v in pairs]
+                if any(v is NOT_CONSTANT for v in folded_values):
+                    return NOT_CONSTANT
+                if any(v is MISSING for v in folded_values):
+                    return MISSING
+                return {k: v for (k, _), v in zip(pairs, folded_values, strict=True)}
+        return NOT_CONSTANT  # the rest depends on the event
 
 
 def _arithmetic_depth(e: Expr) -> int:

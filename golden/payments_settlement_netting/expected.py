@@ -25,7 +25,7 @@ from vpl_runtime.driver import (
     StreamFn,
     run_module,
 )
-from vpl_runtime.exprs import NUMERIC, v_array
+from vpl_runtime.exprs import NUMERIC
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_div, v_eq, v_ge, v_in, v_mod, v_mul, v_neg
 
@@ -83,7 +83,7 @@ def _build(
         def stream_Legs(ts: int, f: Fields) -> None:
             # program.vpl:18:5 .where(side in ["buy", "sell"] and batch_ref >= "B-100")
             if not (
-                (v_in(f.get("side", MISSING), v_array("buy", "sell")) is True)
+                (v_in(f.get("side", MISSING), ["buy", "sell"]) is True)
                 and (v_ge(f.get("batch_ref", MISSING), "B-100") is True)
             ):
                 return

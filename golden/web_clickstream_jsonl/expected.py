@@ -24,7 +24,7 @@ from vpl_runtime.driver import (
     StreamFn,
     run_module,
 )
-from vpl_runtime.exprs import NUMERIC, v_array, vpl_log
+from vpl_runtime.exprs import NUMERIC, vpl_log
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_gt, v_in, v_index, v_not
 
@@ -199,9 +199,7 @@ def _build(
             out1["code"] = value
         if (value := f.get("detail", MISSING)) is not MISSING:
             out1["detail"] = value
-        if (
-            value := v_in(f.get("code", MISSING), v_array(502, 503, 504))
-        ) is not MISSING:
+        if (value := v_in(f.get("code", MISSING), [502, 503, 504])) is not MISSING:
             out1["retryable"] = value
         f = out1
         emit_CheckoutErrors("CheckoutErrors", ts, f)
@@ -243,9 +241,7 @@ def _build(
                 out1["code"] = value
             if (value := f.get("detail", MISSING)) is not MISSING:
                 out1["detail"] = value
-            if (
-                value := v_in(f.get("code", MISSING), v_array(502, 503, 504))
-            ) is not MISSING:
+            if (value := v_in(f.get("code", MISSING), [502, 503, 504])) is not MISSING:
                 out1["retryable"] = value
             f = out1
             emit_CheckoutErrors("CheckoutErrors", ts, f)
