@@ -113,6 +113,8 @@ class _ctx_ThreadTransport:
         self._lock = options.output_lock
         self._flush_output = options.flush_output
         self._flushed_lines = 0
+        self._emitters: dict[str, EmitFn] = {}
+        self._lines: list[tuple[str, int, Fields]] = []
 
     def take(self, wait: bool) -> list[_ctx_Batch]:
         return self._inbox.take(wait)
@@ -125,20 +127,28 @@ class _ctx_ThreadTransport:
         self._counters.blocked += box.put(producer, items, upto)
 
     def emitter(self, stream: str) -> EmitFn:
-        lock = self._lock
-        counters = self._counters
-        with lock:
-            emit = self._make_emitter(stream)
+        # Lines are buffered per context and written once per processing pass under the
+        # output lock: a lock taken per line made the contexts queue on it (a convoy with
+        # the GIL) and cost more than the work itself.
+        with self._lock:
+            self._emitters[stream] = self._make_emitter(stream)
+        lines = self._lines
+        name = stream
 
-        def emit_locked(stream: str, timestamp: int, fields: Fields) -> None:
-            with lock:
-                emit(stream, timestamp, fields)
-            counters.lines += 1
+        def emit_buffered(_stream: str, timestamp: int, fields: Fields) -> None:
+            lines.append((name, timestamp, fields))
 
-        return emit_locked
+        return emit_buffered
 
     def passed(self) -> None:
-        pass
+        lines = self._lines
+        if lines:
+            emitters = self._emitters
+            with self._lock:
+                for stream, timestamp, fields in lines:
+                    emitters[stream](stream, timestamp, fields)
+            self._counters.lines += len(lines)
+            lines.clear()
 
     def idle(self) -> None:
         # Live input: what this context wrote must reach the reader before it waits.
