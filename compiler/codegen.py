@@ -112,6 +112,8 @@ class StreamCodegen:
         deliver: Callable[[str], str | None],
         queued: bool,
         emitter_factory: str = "make_emitter",
+        pool_worker: bool = False,
+        stepwise_flush: bool = False,
     ) -> None:
         self.stream = stream
         self.filename = comment_text(filename)
@@ -122,6 +124,11 @@ class StreamCodegen:
         self.aggregate = AggregateCode(self.shape.aggregate) if self.shape.aggregate else None
         self.queued = queued
         self.emitter_factory = emitter_factory
+        # A pool worker's partitions remember the cascade that created them, so that the
+        # collector can put every worker's end-of-input results in first-reached order (§6.7).
+        self.pool_worker = pool_worker
+        # In-place copies of a broadcast pool flush a partition per step, taking turns.
+        self.stepwise_flush = stepwise_flush
         self.out = StreamCode()
         self.state_vars: list[str] = []  # declarations inside _build
         self.rebound: list[str] = []  # state variables that functions reassign (nonlocal)
@@ -182,12 +189,14 @@ class StreamCodegen:
         self.out.inline = entry
         self.out.windowed = True
 
-    def function(self, name: str, lines: Lines, signature: str = "ts: int, f: Fields") -> None:
-        """Add `def name(signature) -> None` with `lines` as its body."""
+    def function(
+        self, name: str, lines: Lines, signature: str = "ts: int, f: Fields", returns: str = "None"
+    ) -> None:
+        """Add `def name(signature) -> returns` with `lines` as its body."""
         rebound = [v for v in self.rebound if any(re.search(rf"\b{v}\b", ln) for ln in lines)]
         declared = [f"nonlocal {', '.join(rebound)}"] if rebound else []
         body = declared + (lines or ["pass"])
-        self.out.body.extend(["", f"def {name}({signature}) -> None:", *indent(body)])
+        self.out.body.extend(["", f"def {name}({signature}) -> {returns}:", *indent(body)])
 
     # -- per-event ops -------------------------------------------------------------------
 
@@ -349,7 +358,18 @@ class StreamCodegen:
                 extra = []
         if window.kind in _TUMBLING and not self.shape.incremental:
             extra.append(Slot("buf", "list[tuple[int, Fields]]", "[]"))
+        if self._orders_partitions():
+            extra.append(Slot("first", "int", "0", "cascade id that created the partition"))
         return extra
+
+    def _orders_partitions(self) -> bool:
+        window = self.shape.window
+        return (
+            self.pool_worker
+            and window is not None
+            and window.kind in _FLUSHED
+            and self.shape.window_key is not None
+        )
 
     def lookup_window(self, cls: str) -> Lines:
         key = self.shape.window_key
@@ -367,6 +387,7 @@ class StreamCodegen:
             "if w is None:",
             f"    w = {windows}[key] = {cls}(key_value)",
             *(["    w.start = ts"] if starts else []),
+            *(["    w.first = ctx.cascade"] if self._orders_partitions() else []),
         ]
 
     def replace_window(self, cls: str) -> Lines:
@@ -374,7 +395,8 @@ class StreamCodegen:
         if self.shape.window_key is None:
             self.rebound.append(self.name("window"))
             return ["closed = w", f"w = {self.name('window')} = {cls}(MISSING)"]
-        return ["closed = w", f"w = {self.name('windows')}[key] = {cls}(closed.key)"]
+        lines = ["closed = w", f"w = {self.name('windows')}[key] = {cls}(closed.key)"]
+        return lines + (["w.first = closed.first"] if self._orders_partitions() else [])
 
     def incremental_window(self) -> Lines:
         window, agg = self.shape.window, self.aggregate
@@ -452,11 +474,19 @@ class StreamCodegen:
             body.append("drain()")  # §6.7: each batch is processed to completion
         if guard:
             body = ["if w.n:", *indent(body)]
+        if self.stepwise_flush:
+            body.append("yield")
         if self.shape.window_key is None:
             lines = [f"w = {self.name('window')}", *body]
         else:
+            if self._orders_partitions():
+                body = ["ctx.partition_turn(w.first)", *body]
             lines = [f"for w in list({self.name('windows')}.values()):", *indent(body)]
-        self.function(name, lines, signature="")
+        if self.stepwise_flush:
+            self.uses.add("Iterator")
+            self.function(name, lines, signature="", returns="Iterator[None]")
+        else:
+            self.function(name, lines, signature="")
         self.out.flush = name
 
     # -- aggregate -----------------------------------------------------------------------

@@ -16,16 +16,30 @@ import jinja2
 from black import format_str
 from black.mode import Mode, TargetVersion
 
-from vplc import __version__
-from vplc.codegen import StreamCode, StreamCodegen
+from vplc import __version__, model
+from vplc.codegen import StreamCode, StreamCodegen, indent
 from vplc.expressions import RUNTIME_MODULES, ExprCompiler
 from vplc.names import comment_text, mangle, py_literal
-from vplc.plan import DEFAULT_CONTEXT, ContextPlan, Plan, Route
+from vplc.plan import DEFAULT_CONTEXT, ContextPlan, Plan, PoolPlan, Route, RouteTarget
+from vplc.poolgen import (
+    dispatch,
+    lines_route,
+    pool_route,
+    scheduler_part,
+    scheduler_state,
+    worker_part,
+)
 from vplc.recursion import deep_recursion
 from vplc.syntax import Expr
+from vplc.threads import pool_of
 
 # Names that generated code takes from the standard library or the driver.
-_STDLIB = {"deque": "collections", "inf": "math"}
+_STDLIB = {
+    "Iterator": "collections.abc",
+    "cycle": "itertools",
+    "deque": "collections",
+    "inf": "math",
+}
 _DRIVER_NAMES = (
     "CloseFn",
     "EmitFn",
@@ -79,41 +93,100 @@ class ContextView:
     upstream: tuple[str, ...]  # literal names
     instrument: str  # how the body reaches the instrument hook
     push_nonlocals: tuple[str, ...] = ()
+    # The threads this function runs as: one (name, cores) per context; a pool's N workers
+    # share one function, each call with its own state.
+    instances: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    input_routes: tuple[str, ...] = ()  # literal input event types it accepts
+    state: tuple[str, ...] = ()  # pool state declared after the senders
+    line_routes: tuple[tuple[str, str], ...] = ()  # (literal route, literal stream)
 
 
 class _Group:
     """Generation state of one context (or of the whole single-threaded program)."""
 
-    def __init__(self, plan: Plan, context: ContextPlan | None, idents: dict[str, str]) -> None:
+    def __init__(
+        self, plan: Plan, context: ContextPlan | None, names: dict[str, str], uses: set[str]
+    ) -> None:
         self.plan = plan
+        self.uses = uses
         self.context = context
-        self.idents = idents  # context name -> identifier part of its functions
-        names = context.streams if context else tuple(s.stream.name for s in plan.streams)
-        self.streams = [plan.stream(n).stream for n in names]
-        self.members = set(names)
+        self.sender_names = names  # context name -> the variable of a sender to it
+        members = context.streams if context else tuple(s.stream.name for s in plan.streams)
+        self.members = set(members)
+        self.pools = {p.stream: p for p in plan.pools}
+        self.role = context.worker if context else None
+        # Without threads, a broadcast pool still runs its ops N times, in place (§10).
+        self.copies = {
+            name: found
+            for name in members
+            if context is None
+            and (found := pool_of(plan.stream(name).stream)) is not None
+            and found[1].strategy is model.Strategy.BROADCAST
+        }
+        self.streams = [self._part(plan.stream(n).stream) for n in members]
         self.senders: dict[str, str] = {}  # target context -> variable
         self.push_nonlocals: list[str] = []  # state that bodies inlined into push reassign
+
+    def _part(self, stream: model.Stream) -> model.Stream:
+        """What of `stream` runs here: all of it, or its pool's scheduler or worker part."""
+        if stream.name in self.copies:
+            return scheduler_part(stream, self.copies[stream.name][0])
+        pool = self.pools.get(stream.name)
+        if pool is None:
+            return stream
+        if self.role is not None:
+            return worker_part(stream, pool.split)
+        return scheduler_part(stream, pool.split)
+
+    def routes(self) -> list[Route]:
+        """The routes this group serves: a worker serves its scheduler's route only."""
+        if self.role is not None:
+            stream = self.role.stream
+            return [Route(pool_route(stream), (RouteTarget(stream, ()),))]
+        stream_names = {sp.stream.name for sp in self.plan.streams}
+        # Input event types first (the common case in push), then types named after streams.
+        ordered = sorted(self.plan.routes, key=lambda r: (r.name in stream_names, r.name))
+        return [self.local_route(r) for r in ordered]
 
     def local_route(self, route: Route) -> Route:
         return Route(route.name, tuple(t for t in route.targets if t.stream in self.members))
 
+    def sender(self, context: str) -> str:
+        return self.senders.setdefault(context, self.sender_names[context])
+
     def delivery(self, name: str) -> str | None:
         """The statements handing `(ts, f)` of stream `name` to its consumers."""
+        pool = self.pools.get(name)
+        if pool is not None and self.role is None:
+            return self._to_workers(pool)
+        if name in self.copies:
+            return f"for copy in {mangle('copies', name)}:\n    copy(ts, f)"
+        return self.downstream(name)
+
+    def downstream(self, name: str) -> str | None:
+        """The statements handing `(ts, f)` of stream `name` to the streams consuming it."""
         route = self.plan.route(name)
         if route is None:
             return None
         lines: list[str] = []
         local = self.local_route(route)
-        if local.targets:
+        if local.targets and self.role is None:
             target = _route_target_name(local)
             lines.append(f"enqueue(({target}, ts, f))" if self.plan.queued else f"{target}(ts, f)")
+        here = self.context.name if self.context else None
         for ctx in self.plan.contexts:
-            if ctx.name != (self.context.name if self.context else None) and any(
-                t.stream in ctx.streams for t in route.targets
+            if (
+                ctx.name != here
+                and ctx.worker is None  # a pool's events reach its workers via its scheduler
+                and any(t.stream in ctx.streams for t in route.targets)
             ):
-                sender = self.senders.setdefault(ctx.name, mangle("send", self.idents[ctx.name]))
-                lines.append(f"{sender}({py_literal(name)}, ts, f)")
+                lines.append(f"{self.sender(ctx.name)}({py_literal(name)}, ts, f)")
         return "\n".join(lines) if lines else None
+
+    def _to_workers(self, pool: PoolPlan) -> str:
+        for worker in pool.workers:
+            self.sender(worker)
+        return dispatch(pool, ExprCompiler(self.plan.constants, self.uses), self.uses)
 
 
 def generate_module(plan: Plan) -> str:
@@ -125,10 +198,11 @@ def generate_module(plan: Plan) -> str:
 def _generate(plan: Plan) -> str:
     uses: set[str] = set()
     classes: list[str] = []
-    idents = _context_idents(plan)
+    functions, senders = _thread_names(plan)
     contexts = [
-        _context_view(plan, _Group(plan, ctx, idents), uses, classes)
+        _context_view(plan, _Group(plan, ctx, senders, uses), functions, classes)
         for ctx in (plan.contexts or (None,))
+        if ctx is None or ctx.worker is None or ctx.worker.index == 0
     ]
     if plan.queued:
         uses.add("deque")
@@ -154,20 +228,51 @@ def _display_name(filename: str) -> str:
     return comment_text(filename).replace("\\", "/").replace('"', "'")
 
 
-def _context_idents(plan: Plan) -> dict[str, str]:
-    """Identifier part of each context's names; the default context takes the first of
-    `default`, `default_1`, ... that no declared context uses."""
+def _thread_names(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    """Per thread, the name of its function and of the variable of a sender to it.
+
+    A context's are `run_c` and `send_c`; the default context takes the first of `default`,
+    `default_1`, ... that no declared context uses. A collector's are `collector_c_1` and
+    `sendcollector_c_1`, a pool's workers share `worker_S` and have `sendworker_S_0`, ...
+    (distinct role words keep the names apart, see `mangle`).
+    """
     idents = {c.name: c.name for c in plan.program.contexts}
     taken = set(idents)
-    fallback = next(
+    idents[DEFAULT_CONTEXT] = next(
         n for n in ("default", *(f"default_{i}" for i in range(1, 100))) if n not in taken
     )
-    idents[DEFAULT_CONTEXT] = fallback
-    return idents
+    functions: dict[str, str] = {}
+    senders: dict[str, str] = {}
+    for ctx in plan.contexts:
+        if ctx.worker is not None:
+            functions[ctx.name] = mangle("worker", ctx.worker.stream)
+            senders[ctx.name] = mangle("sendworker", ctx.worker.stream, ctx.worker.index)
+        elif ctx.level:
+            functions[ctx.name] = mangle("collector", idents[ctx.base], ctx.level)
+            senders[ctx.name] = mangle("sendcollector", idents[ctx.base], ctx.level)
+        else:
+            functions[ctx.name] = mangle("run", idents[ctx.name])
+            senders[ctx.name] = mangle("send", idents[ctx.name])
+    return functions, senders
 
 
-def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str]) -> ContextView:
-    emitter = "ctx.emitter" if group.context else "make_emitter"
+def _emitter(group: _Group) -> str:
+    """How a stream's emitter is made: in place, in a context, or for an ordered pool's
+    collector, which writes the workers' lines in order."""
+    if group.context is None:
+        return "make_emitter"
+    role = group.role
+    pool = group.pools.get(role.stream) if role else None
+    if pool is not None and pool.collector is not None:
+        collector = py_literal(pool.collector)
+        return f"ctx.lines_to({collector}, {py_literal(lines_route(pool.stream))})"
+    return "ctx.emitter"
+
+
+def _context_view(
+    plan: Plan, group: _Group, functions: dict[str, str], classes: list[str]
+) -> ContextView:
+    uses = group.uses
     streams: list[StreamView] = []
     flushes: list[tuple[int, str]] = []
     codes: dict[str, StreamCode] = {}
@@ -180,9 +285,16 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
             uses,
             deliver=group.delivery,
             queued=plan.queued,
-            emitter_factory=emitter,
+            emitter_factory=_emitter(group),
+            pool_worker=group.role is not None,
         ).generate()
         classes.extend(code.classes)
+        if stream.name in group.copies:
+            lines, flushed = _copies(plan, group, stream.name, classes)
+            code.body += lines
+            if flushed:
+                code.flush = mangle("flushcopies", stream.name)
+            code.inline = None
         if code.flush is not None:
             flushes.append((plan.flush_order.index(stream.name), code.flush))
         streams.append(
@@ -190,22 +302,18 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
                 name=stream.name,
                 comment=comment_text(
                     f"{plan.program.filename}:{stream.span.line}:{stream.span.column} "
-                    f"stream {stream.name}"
+                    f"stream {stream.name}" + _part_note(group, stream.name)
                 ),
                 body="\n".join(code.body),
                 entry=mangle("entry", stream.name),
                 function=mangle("stream", stream.name),
             )
         )
-    # Input event types first (the common case in push), then types named after streams.
-    stream_names = {sp.stream.name for sp in plan.streams}
-    ordered = sorted(plan.routes, key=lambda r: (r.name in stream_names, r.name))
-    routes = [group.local_route(r) for r in ordered]
+    routes = group.routes()
     ctx = group.context
-    ident = group.idents[ctx.name] if ctx else ""
     return ContextView(
         name=py_literal(ctx.name if ctx else ""),
-        function=mangle("run", ident) if ctx else "",
+        function=functions[ctx.name] if ctx else "",
         doc=_context_doc(ctx),
         cores=ctx.cores if ctx else (),
         senders=tuple(
@@ -222,16 +330,103 @@ def _context_view(plan: Plan, group: _Group, uses: set[str], classes: list[str])
         flushes=tuple(sorted(flushes)),
         upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
         instrument="ctx.instrument" if ctx else "instrument",
+        instances=_instances(plan, ctx),
+        input_routes=tuple(py_literal(r.name) for r in routes if r.targets and not group.role),
+        state=tuple(_pool_state(group)),
+        line_routes=tuple(
+            (py_literal(lines_route(p.stream)), py_literal(p.stream))
+            for p in plan.pools
+            if ctx is not None and p.collector == ctx.name
+        ),
     )
+
+
+def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[list[str], bool]:
+    """The N copies of a broadcast pool's ops, run one after the other in place: a factory
+    makes each copy's state and returns its entry and its end-of-input flush, a generator
+    that flushes one partition per step. Returns the
+    lines and whether the copies have windows to flush (`flushcopies_S`)."""
+    split, pool = group.copies[name]
+    stream = worker_part(plan.stream(name).stream, split)
+    code = StreamCodegen(
+        stream,
+        plan.program.filename,
+        plan.constants,
+        group.uses,
+        deliver=group.downstream,
+        queued=plan.queued,
+        stepwise_flush=True,
+    ).generate()
+    classes.extend(code.classes)
+    factory, made, copies = mangle("copy", name), mangle("made", name), mangle("copies", name)
+    lines = [
+        "",
+        f"def {factory}() -> tuple[StreamFn, Callable[[], Iterator[None]]]:",
+        f'    """One of the {pool.workers} copies of the ops after the pool (broadcast)."""',
+        *indent(code.body),
+        f"    return {mangle('stream', name)}, {code.flush or 'lambda: iter(())'}",
+        "",
+        f"{made} = [{factory}() for _ in range({pool.workers})]",
+        f"{copies} = [entry for entry, _ in {made}]",
+    ]
+    if code.flush is not None:
+        lines += [
+            "",
+            f"def {mangle('flushcopies', name)}() -> None:",
+            "    # Partition by partition, each copy's results in turn (SEMANTICS 10).",
+            f"    for _ in zip(*[flush() for _, flush in {made}]):",
+            "        pass",
+        ]
+    return lines, code.flush is not None
+
+
+def _part_note(group: _Group, stream: str) -> str:
+    pool = group.pools.get(stream)
+    if pool is None:
+        return ""
+    n = pool.pool.workers
+    return f", ops after its pool (each of {n} workers)" if group.role else ", its pool's scheduler"
+
+
+def _instances(plan: Plan, ctx: ContextPlan | None) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    if ctx is None:
+        return ()
+    if ctx.worker is None:
+        return ((py_literal(ctx.name), ctx.cores),)
+    stream = ctx.worker.stream
+    return tuple(
+        (py_literal(c.name), c.cores)
+        for c in plan.contexts
+        if c.worker is not None and c.worker.stream == stream
+    )
+
+
+def _pool_state(group: _Group) -> list[str]:
+    if group.role is not None:
+        return []
+    lines: list[str] = []
+    for stream in group.streams:
+        pool = group.pools.get(stream.name)
+        if pool is not None:
+            lines += scheduler_state(pool, group.senders, group.uses)
+    return lines
 
 
 def _context_doc(ctx: ContextPlan | None) -> str:
     if ctx is None:
         return ""
-    name = "the default context" if ctx.name == DEFAULT_CONTEXT else f"context {ctx.name!r}"
+    if ctx.worker is not None:
+        n = ctx.worker.workers
+        return (
+            f"Each of the {n} workers of stream {ctx.worker.stream}'s pool: the ops after "
+            "its .concurrent, with the worker's own state."
+        )
+    name = "the default context" if ctx.base == DEFAULT_CONTEXT else f"context {ctx.base!r}"
+    role = f"Collector thread {ctx.level} of {name}" if ctx.level else f"Thread of {name}"
     cores = f" (cores {list(ctx.cores)})" if ctx.cores else ""
     plural = "s" if len(ctx.streams) > 1 else ""
-    return f"Thread of {name}{cores}: stream{plural} {', '.join(ctx.streams)}."
+    streams = f": stream{plural} {', '.join(ctx.streams)}." if ctx.streams else "."
+    return f"{role}{cores}{streams}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +448,13 @@ def format_source(source: str) -> str:
     return format_str(source, mode=Mode(target_versions={TargetVersion.PY310}))
 
 
+def _is_direct(route: Route) -> bool:
+    """Whether the route hands its events straight to one stream's entry."""
+    return len(route.targets) == 1 and not route.targets[0].filters
+
+
 def _route_target_name(route: Route) -> str:
-    if len(route.targets) == 1 and not route.targets[0].filters:
+    if _is_direct(route):
         return mangle("entry", route.targets[0].stream)
     return mangle("route", route.name)
 
@@ -313,7 +513,7 @@ def _route_view(plan: Plan, route: Route, uses: set[str], inline: str | None = N
         name=py_literal(route.name),
         function=_route_target_name(route),
         targets=targets,
-        needs_function=_route_target_name(route) == mangle("route", route.name),
+        needs_function=not _is_direct(route),
         inline=inline,
     )
 

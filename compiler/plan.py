@@ -15,6 +15,11 @@ from vplc import model
 from vplc.diagnostics import Diagnostic, warning
 from vplc.expressions import evaluate_constant
 from vplc.syntax import Expr
+from vplc.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
+from vplc.threads import ContextPlan as ContextPlan
+from vplc.threads import PoolPlan as PoolPlan
+from vplc.threads import context_of as context_of
+from vplc.threads import plan_threads, pool_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,19 +55,6 @@ class Lateness:
     allowed: Mapping[str, int]  # input type -> largest allowed lateness of its consumers
 
 
-DEFAULT_CONTEXT = "(default)"  # streams without .context(); not a VPL identifier
-
-
-@dataclass(frozen=True, slots=True)
-class ContextPlan:
-    """One execution domain: a thread (or process) running some streams (SEMANTICS §8)."""
-
-    name: str  # the declared name, or DEFAULT_CONTEXT
-    cores: tuple[int, ...]
-    streams: tuple[str, ...]  # declaration order
-    upstream: tuple[str, ...]  # contexts that send events to this one, in context order
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     program: model.CheckedProgram
@@ -73,6 +65,7 @@ class Plan:
     flush_order: tuple[str, ...]  # §6.7: all streams, in the order they flush
     lateness: Lateness | None
     contexts: tuple[ContextPlan, ...]  # empty: everything runs on the caller's thread
+    pools: tuple[PoolPlan, ...]  # pools of several workers, when contexts are planned
     warnings: tuple[Diagnostic, ...]
 
     def stream(self, name: str) -> StreamPlan:
@@ -88,12 +81,15 @@ class Plan:
         return None
 
 
-def plan(program: model.CheckedProgram) -> Plan:
-    """Plan a checked program (which has no dependency cycle, D16)."""
+def plan(program: model.CheckedProgram, one_thread: bool = False) -> Plan:
+    """Plan a checked program (which has no dependency cycle, D16); with `one_thread`,
+    contexts and pools run on the caller's thread (the reference that tests compare with)."""
     routes = _routes(program)
     queued = not _direct_calls_keep_order(streams_of(program, routes), routes)
-    contexts, warnings = _contexts(program, routes, queued)
     streams = streams_of(program, routes)
+    contexts, pools, warnings = (
+        ((), (), ()) if one_thread else _contexts(program, routes, streams, queued)
+    )
     return Plan(
         program=program,
         constants=_constants(program),
@@ -103,6 +99,7 @@ def plan(program: model.CheckedProgram) -> Plan:
         flush_order=_flush_order(streams),
         lateness=_lateness(program),
         contexts=contexts,
+        pools=pools,
         warnings=warnings,
     )
 
@@ -120,44 +117,30 @@ def streams_of(program: model.CheckedProgram, routes: tuple[Route, ...]) -> tupl
     )
 
 
-def context_of(stream: model.Stream) -> str:
-    return stream.context if stream.context is not None else DEFAULT_CONTEXT
-
-
 def _contexts(
-    program: model.CheckedProgram, routes: tuple[Route, ...], queued: bool
-) -> tuple[tuple[ContextPlan, ...], tuple[Diagnostic, ...]]:
-    """The contexts that run streams, in declaration order (the default one last), or none
-    when no stream asked for a context."""
+    program: model.CheckedProgram,
+    routes: tuple[Route, ...],
+    streams: tuple[StreamPlan, ...],
+    queued: bool,
+) -> tuple[tuple[ContextPlan, ...], tuple[PoolPlan, ...], tuple[Diagnostic, ...]]:
+    """The threads that run streams and the pools they run, or none when no stream asked
+    for a context or a pool of several workers."""
     assigned = [s for s in program.streams if s.context is not None]
-    if not assigned:
-        return (), ()
+    pooled = [s for s in program.streams if pool_of(s) is not None]
+    if not assigned and not pooled:
+        return (), (), ()
     if queued:
         # Two chains of streams meet at one stream: only a single thread reproduces the
         # breadth-first order there (D11 allows any means), so the contexts share one.
         message = (
-            "contexts of this program run in one thread: some stream receives events through "
-            "two chains of streams, whose order only one thread reproduces"
+            "contexts and worker pools of this program run in one thread: some stream "
+            "receives events through two chains of streams, whose order only one thread "
+            "reproduces"
         )
-        return (), (warning("W034", message, assigned[0].span),)
+        return (), (), (warning("W034", message, (assigned or pooled)[0].span),)
     consumers = {r.name: [t.stream for t in r.targets] for r in routes}
-    context_by_stream = {s.name: context_of(s) for s in program.streams}
-    order = [c.name for c in program.contexts] + [DEFAULT_CONTEXT]
-    cores = {c.name: c.cores for c in program.contexts}
-    sends: dict[str, set[str]] = {}
-    for stream in program.streams:
-        for consumer in consumers.get(stream.name, []):
-            if context_by_stream[consumer] != context_by_stream[stream.name]:
-                sends.setdefault(context_by_stream[consumer], set()).add(
-                    context_by_stream[stream.name]
-                )
-    plans = []
-    for name in order:
-        members = tuple(s.name for s in program.streams if context_by_stream[s.name] == name)
-        if members:
-            upstream = tuple(c for c in order if c in sends.get(name, set()))
-            plans.append(ContextPlan(name, cores.get(name, ()), members, upstream))
-    return tuple(plans), ()
+    contexts, pools = plan_threads(program, consumers, _topological(streams))
+    return contexts, pools, ()
 
 
 def _constants(program: model.CheckedProgram) -> dict[str, Any]:

@@ -24,7 +24,16 @@ def dump_plan(plan: Plan) -> str:
             upstream = f", fed by {', '.join(ctx.upstream)}" if ctx.upstream else ""
             lines.append(f"  {ctx.name}{cores}: {', '.join(ctx.streams)}{upstream}")
     else:
-        lines.append("threads: one (no stream runs in a declared context)")
+        lines.append("threads: one (no stream runs in a declared context or a pool)")
+    for pool in plan.pools:
+        p = pool.pool
+        key = f" key {unparse(p.key)}" if p.key is not None else ""
+        order = "ordered" if p.ordered else "unordered"
+        lines.append(
+            f"pool {pool.stream}: {p.workers} workers, {p.strategy.value}{key}, {order}; "
+            f"scheduler in {pool.scheduler}"
+            + (f", lines written in order by {pool.collector}" if pool.collector else "")
+        )
     lines.append("streams:")
     for sp in plan.streams:
         lines += _stream(sp)

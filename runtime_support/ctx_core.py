@@ -58,13 +58,30 @@ class ContextFailure(RuntimeError):
     `traceback_text` is the traceback of the context where it happened.
     """
 
-    def __init__(self, context: str, stream: str | None, error: str, traceback_text: str) -> None:
+    def __init__(
+        self,
+        context: str,
+        stream: str | None,
+        error: str,
+        traceback_text: str,
+        position: int | None = None,
+    ) -> None:
         where = f"context '{context}' failed" + ("" if stream is None else f" in stream '{stream}'")
-        super().__init__(f"{where}: {error}")
+        super().__init__(f"{where}{_ctx_position_text(position)}: {error}")
+        self.position = position
         self.context = context
         self.stream = stream
         self.error = error
         self.traceback_text = traceback_text
+
+
+def _ctx_position_text(position: int | None) -> str:
+    """Where in the input a failure happened: a cascade id as words."""
+    if position is None:
+        return ""
+    if position >= FLUSH_BASE:
+        return " during the end-of-input flush"
+    return f" at input event {position + 1}"
 
 
 class _ctx_Stopped(Exception):
@@ -74,8 +91,9 @@ class _ctx_Stopped(Exception):
 _ctx_FUNCTION = re.compile(r"(?:stream|after|batch|flush|result)_(\w+)")
 
 
-def _ctx_describe(context: str, exc: BaseException) -> ContextFailure:
-    """The failure of `context` caused by `exc`; the stream is read from the traceback.
+def _ctx_describe(context: str, exc: BaseException, position: int | None = None) -> ContextFailure:
+    """The failure of `context` caused by `exc` while processing cascade `position` (None:
+    not while processing); the stream is read from the traceback.
 
     Generated functions are named `stream_<Name>`, `flush_<Name>`...: the innermost such
     frame is the stream that failed.
@@ -89,7 +107,7 @@ def _ctx_describe(context: str, exc: BaseException) -> ContextFailure:
     text = str(exc)
     error = type(exc).__name__ + (f": {text}" if text else "")
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return ContextFailure(context, stream, error, details)
+    return ContextFailure(context, stream, error, details, position)
 
 
 def _ctx_raise(failure: ContextFailure) -> None:
@@ -99,7 +117,9 @@ def _ctx_raise(failure: ContextFailure) -> None:
     """
     if failure.error.startswith("BrokenPipeError"):
         raise BrokenPipeError(failure.error)
-    raise ContextFailure(failure.context, failure.stream, failure.error, failure.traceback_text)
+    raise ContextFailure(
+        failure.context, failure.stream, failure.error, failure.traceback_text, failure.position
+    )
 
 
 @dataclass(slots=True)
@@ -255,9 +275,14 @@ class _ctx_Pending:
                 transport.release(p, batches, events)
 
 
+# Flush k is cascade FLUSH_BASE + k * _ctx_TURNS; a pool worker's partitions take the turns
+# in between (`partition_turn`), so that the workers' results merge in first-reached order.
+_ctx_TURNS = 1 << 40
+
+
 def _ctx_flush_cascade(order: Sequence[tuple[int, Callable[[], None]]], done: int) -> int:
     """The cascade id of the next flush to run, or CASCADE_END once all ran."""
-    return FLUSH_BASE + order[done][0] if done < len(order) else CASCADE_END
+    return FLUSH_BASE + order[done][0] * _ctx_TURNS if done < len(order) else CASCADE_END
 
 
 class ContextRuntime:
@@ -284,6 +309,8 @@ class ContextRuntime:
         self._transport = transport
         self._batch_size = batch_size
         self._cascade = 0  # cascade id of the item being processed
+        self.failed_at: int | None = None  # the cascade being processed when a stream raised
+        self._flushing = 0  # cascade id of the flush running
 
     def sender(self, target: str) -> Callable[[str, int, Fields], None]:
         """`send(route, timestamp, fields)` delivers an item to context `target`."""
@@ -304,6 +331,37 @@ class ContextRuntime:
     def emitter(self, stream: str) -> EmitFn:
         """The emit function of `stream`'s output lines."""
         return self._transport.emitter(stream)
+
+    def lines_to(self, collector: str, route: str) -> Callable[[str], EmitFn]:
+        """An emitter factory whose lines go, as items on `route`, to context `collector`,
+        which writes them in cascade order (an ordered pool's workers use it)."""
+        send = self.sender(collector)
+
+        def factory(_stream: str) -> EmitFn:
+            def emit(_name: str, timestamp: int, fields: Fields) -> None:
+                send(route, timestamp, fields)
+
+            return emit
+
+        return factory
+
+    @property
+    def cascade(self) -> int:
+        """The cascade id of the item being processed."""
+        return self._cascade
+
+    def partition_turn(self, first: int) -> None:
+        """In a flush: what follows is the partition first reached in cascade `first`."""
+        self._cascade = self._flushing + 1 + min(first, _ctx_TURNS - 2)
+
+    def line_writer(self, stream: str) -> StreamFn:
+        """The route that writes the lines `lines_to` sends, as `stream`'s output."""
+        emit = self._transport.emitter(stream)
+
+        def write(timestamp: int, fields: Fields) -> None:
+            emit(stream, timestamp, fields)
+
+        return write
 
     def _send(self, slot: int, upto: int) -> None:
         buffer = self._out[slot]
@@ -334,7 +392,11 @@ class ContextRuntime:
                 batches = transport.take(True)
             counters.high_water = max(counters.high_water, pending.receive(batches))
             started = perf_counter()
-            done = self._pass(pending, routes, order, done)
+            try:
+                done = self._pass(pending, routes, order, done)
+            except BaseException:
+                self.failed_at = self._cascade
+                raise
             counters.busy += perf_counter() - started
             pending.release(transport)
             transport.passed()
@@ -359,7 +421,7 @@ class ContextRuntime:
             # Its turn: no producer can still send an item below its cascade.
             if done == len(order) or min(pending.upto) < next_flush:
                 return done
-            self._cascade = next_flush
+            self._cascade = self._flushing = next_flush
             order[done][1]()
             done += 1
 

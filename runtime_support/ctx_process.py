@@ -190,9 +190,10 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
     except _ctx_Stopped:
         return
     except BaseException as exc:  # anything: the pipeline must not hang
-        failure = _ctx_describe(spec.name, exc)
+        failure = _ctx_describe(spec.name, exc, runtime.failed_at)
+        message = (failure.stream, failure.error, failure.traceback_text, failure.position)
         with contextlib.suppress(_ctx_Stopped):
-            transport.tell(("failed", me, failure.stream, failure.error, failure.traceback_text))
+            transport.tell(("failed", me, *message))
 
 
 class _ctx_Parent:
@@ -252,7 +253,7 @@ class _ctx_Parent:
                     self._options.count_events(stream, count)
             self._done[i] = True
         elif kind == "failed":
-            self.context_failed(ContextFailure(self._name(i), message[2], message[3], message[4]))
+            self.context_failed(ContextFailure(self._name(i), *message[2:6]))
 
     def _write(self, lines: list[tuple[str, int, Fields]]) -> None:
         emitters = self._emitters

@@ -173,7 +173,7 @@ class _ctx_Supervisor:
             self._done += 1
             self._changed.notify_all()
 
-    def context_failed(self, name: str, exc: BaseException) -> None:
+    def context_failed(self, name: str, exc: BaseException, position: int | None) -> None:
         """Context `name` raised `exc`: the one place that decides what happens then.
 
         Today the whole pipeline stops: the first failure is kept, every channel wakes up and
@@ -181,7 +181,7 @@ class _ctx_Supervisor:
         """
         with self._changed:
             if self.failure is None:
-                self.failure = _ctx_describe(name, exc)
+                self.failure = _ctx_describe(name, exc, position)
             self._changed.notify_all()
         for inbox in self._inboxes:
             inbox.stop()
@@ -212,7 +212,7 @@ def _ctx_thread_main(
     except _ctx_Stopped:
         return
     except BaseException as exc:  # anything: the pipeline must not hang
-        supervisor.context_failed(runtime.name, exc)
+        supervisor.context_failed(runtime.name, exc, runtime.failed_at)
         return
     supervisor.context_done()
 

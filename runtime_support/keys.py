@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Hashable
 from typing import Any
 
@@ -138,3 +139,49 @@ def key_text(v: Value) -> str:
     out: list[str] = []
     _keys_json(v, out)
     return "".join(out)
+
+
+def stable_hash(v: Value) -> int:
+    """A hash of the key of `v` that is the same in every run and process (unlike `hash()`,
+    which is salted): equal keys (§7: `1` and `1.0`, every NaN, MISSING) hash alike."""
+    if type(v) is str:
+        return zlib.crc32(v.encode("utf-8", "surrogatepass"))
+    out: list[str] = []
+    _keys_canonical(key_of(v), out)
+    return zlib.crc32("".join(out).encode("utf-8", "surrogatepass"))
+
+
+def _keys_canonical(k: object, out: list[str]) -> None:
+    """Text of a key (from `key_of`) that equal keys share; maps in sorted order."""
+    if type(k) is tuple and len(k) == 2 and isinstance(k[0], type):
+        tag, inner = k
+        if tag is list:
+            out.append("[")
+            for item in inner:
+                _keys_canonical(item, out)
+                out.append(",")
+            out.append("]")
+        elif tag is dict:
+            entries = []
+            for name, item in inner:
+                part: list[str] = []
+                _keys_canonical(item, part)
+                entries.append(f"{name!r}:{''.join(part)}")
+            out.append("{" + ",".join(sorted(entries)) + "}")
+        else:  # bool, NaN, or a foreign object
+            out.append(f"{tag.__name__}:{inner!r}")
+    elif k is MISSING:
+        out.append("missing")
+    else:  # str, int, non-integral float, None
+        out.append(f"{type(k).__name__}:{k!r}")
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """Jump consistent hash (Lamping & Veach, 2014): a bucket in [0, buckets) for `key`;
+    when `buckets` grows by one, only 1/buckets of the keys move, all to the new bucket."""
+    b, j = -1, 0
+    while j < buckets:
+        b = j
+        key = (key * 2862933555777391717 + 1) & 0xFFFFFFFFFFFFFFFF
+        j = int((b + 1) * (2147483648.0 / ((key >> 33) + 1)))
+    return b
