@@ -299,7 +299,8 @@ def _context_view(
             flushes.append((plan.flush_order.index(stream.name), code.flush))
         streams.append(
             StreamView(
-                name=stream.name,
+                # --stats counts a pool's workers apart from its scheduler.
+                name=stream.name + (" (workers)" if group.role else ""),
                 comment=comment_text(
                     f"{plan.program.filename}:{stream.span.line}:{stream.span.column} "
                     f"stream {stream.name}" + _part_note(group, stream.name)
