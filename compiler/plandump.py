@@ -18,7 +18,8 @@ def dump_plan(plan: Plan) -> str:
         lines.append("constants:")
         lines += [f"  {name} = {_value(value)}" for name, value in plan.constants.items()]
     if plan.contexts:
-        lines.append("threads (one per context):")
+        per = "context, pool worker and collector" if plan.pools else "context"
+        lines.append(f"threads (one per {per}):")
         for ctx in plan.contexts:
             cores = f" cores {list(ctx.cores)}" if ctx.cores else ""
             upstream = f", fed by {', '.join(ctx.upstream)}" if ctx.upstream else ""

@@ -65,7 +65,10 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
     if compiled.plan.contexts:
         # Threads interleave different streams' lines (and stderr) freely; only each
         # stream's own order is fixed (SEMANTICS §1.4), so compare in that form.
-        stdout = "".join(sorted(stdout.splitlines(keepends=True), key=_stream_of))
+        # An unordered pool's workers interleave its own lines too: only the set is fixed.
+        unordered = {p.stream for p in compiled.plan.pools if not p.pool.ordered}
+        lines = stdout.splitlines(keepends=True)
+        stdout = "".join(sorted(lines, key=lambda ln: _order_key(ln, unordered)))
         stderr = "".join(sorted(stderr.splitlines(keepends=True)))
     _check(case / "output.jsonl", stdout, update)
     _check(case / "stderr.txt", stderr, update)
@@ -73,6 +76,13 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
 
 def _stream_of(line: str) -> str:
     return str(json.loads(line)["stream"])
+
+
+def _order_key(line: str, unordered: set[str]) -> tuple[str, str]:
+    """Stream, then (for an unordered pool's lines only) the line itself; a stable sort
+    keeps every other stream's lines in their order."""
+    stream = _stream_of(line)
+    return (stream, line if stream in unordered else "")
 
 
 def test_generation_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
