@@ -26,8 +26,10 @@ from vpl_runtime.keys import jump_hash, stable_hash
 from vpl_runtime.values import MISSING
 from vplc.diagnostics import CompileError
 from vplc.generate import generate_module
+from vplc.graph import to_dot, to_mermaid, topology
 from vplc.pipeline import analyse
 from vplc.plan import plan
+from vplc.plandump import dump_plan
 
 Line = tuple[str, int, dict[str, Any]]
 
@@ -260,3 +262,18 @@ def test_a_failing_worker_names_stream_worker_and_input_position(
     worker = jump_hash(stable_hash("x"), 2)
     assert f"context 'S (worker {worker})' failed in stream 'S' at input event 4" in run.stderr
     assert "ZeroDivisionError" in run.stderr
+
+
+def test_plan_and_graph_show_scheduler_workers_and_collector() -> None:
+    compiled = analyse(POOLED, "p.vpl")
+    text = dump_plan(compiled.plan)
+    assert "pool Hot: 3 workers, consistent_hash key k, ordered; scheduler in (default)" in text
+    assert "  Hot (worker 2): Hot, fed by (default)" in text
+    top = topology(compiled.plan)
+    dot, mermaid = to_dot(top), to_mermaid(top)
+    for i in range(3):
+        assert f'label="worker {i} of Hot"' in dot
+        assert f'n_Hot -> w{i}_Hot [style=bold, label="consistent_hash"];' in dot
+        assert f"w{i}_Hot ==>|queue| n_Loud" in mermaid
+    assert 'n_Hot [label="Hot (scheduler)"]' in dot
+    assert 'label="default context, collector 1"' in dot
