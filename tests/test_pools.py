@@ -277,3 +277,25 @@ def test_plan_and_graph_show_scheduler_workers_and_collector() -> None:
         assert f"w{i}_Hot ==>|queue| n_Loud" in mermaid
     assert 'n_Hot [label="Hot (scheduler)"]' in dot
     assert 'label="default context, collector 1"' in dot
+
+
+def test_pools_of_a_one_thread_program_run_in_place() -> None:
+    # T reaches M directly and through A: only one thread keeps that order (W034).
+    source = (
+        "stream A = T .emit(v: v + 100)\n"
+        "stream M = merge(stream X = T .where(v > 0), stream Y = A .where(v > 101))"
+        " .concurrent(workers: 2, strategy: broadcast, ordered: true) .emit(v: v)\n"
+        "stream H = T .concurrent(workers: 3, key: v) .emit(w: v)\n"
+    )
+    compiled = analyse(source, "p.vpl")
+    assert "W034" in {w.code for w in compiled.plan.warnings}
+    assert compiled.plan.contexts == () and compiled.plan.pools == ()
+    plain_source = source.replace(
+        " .concurrent(workers: 2, strategy: broadcast, ordered: true)", ""
+    ).replace(" .concurrent(workers: 3, key: v)", "")
+    plain = analyse(plain_source, "p.vpl")
+    events: list[Event] = [("T", i, {"v": v}) for i, v in enumerate([0, 1, 2, 3, -1, 5])]
+    got = by_stream(run_pipeline(generate_module(compiled.plan), events))
+    expected = by_stream(run_pipeline(generate_module(plain.plan), events))
+    assert got["M"] == [line for line in expected["M"] for _ in range(2)]
+    assert got["H"] == expected["H"]
