@@ -483,7 +483,14 @@ class ContextRuntime:
 
 
 class _ctx_Ingress:
-    """The producer of input items: numbers input events and batches them per context."""
+    """The producer of input items: numbers input events and batches them per context.
+
+    One log of the routed events is shared by every context: a flush hands a context that
+    takes every routed event type the log itself (the same list for all of them, so the
+    process backend pickles it once), a context that takes some types its part, the others an
+    empty batch. So `push` costs the same whatever the number of contexts; a batch is sent
+    when the log holds `batch_size` events (a context taking part of them gets fewer).
+    """
 
     def __init__(
         self,
@@ -496,7 +503,9 @@ class _ctx_Ingress:
         self.sent_upto = 0
         self.counters = counters
         self._inputs = graph.inputs
-        self._buffers: list[list[_ctx_Item]] = [[] for _ in graph.specs]
+        self._log: list[_ctx_Item] = []
+        # Per context: None when it takes every routed type, else the types it takes.
+        self._selections = _ctx_input_selections(graph)
         self._send = send
         self._batch_size = batch_size
 
@@ -504,17 +513,11 @@ class _ctx_Ingress:
         """Route one input event (the hot path)."""
         cascade = self.next_id
         self.next_id = cascade + 1
-        targets = self._inputs.get(event_type)
-        if targets is None:
-            return
-        item = (event_type, timestamp, fields, cascade)
-        full = False
-        for target in targets:
-            buffer = self._buffers[target]
-            buffer.append(item)
-            full = full or len(buffer) >= self._batch_size
-        if full:
-            self.flush(cascade + 1)
+        if event_type in self._inputs:
+            log = self._log
+            log.append((event_type, timestamp, fields, cascade))
+            if len(log) >= self._batch_size:
+                self.flush(cascade + 1)
 
     def idle(self) -> None:
         """Send partial batches, so that sparse live input is not stuck in a buffer."""
@@ -523,9 +526,26 @@ class _ctx_Ingress:
 
     def flush(self, upto: int) -> None:
         """Send every context a batch (maybe empty) with `upto`."""
-        buffers = self._buffers
-        for target, items in enumerate(buffers):
-            buffers[target] = []
+        log = self._log
+        self._log = []  # a new list: contexts may still hold the one sent
+        empty: list[_ctx_Item] = []
+        for target, selection in enumerate(self._selections):
+            if selection is None:
+                items = log
+            elif selection and log:
+                items = [item for item in log if item[0] in selection]
+            else:
+                items = empty
             self.counters.sent += len(items)
             self._send(target, items, upto)
         self.sent_upto = upto
+
+
+def _ctx_input_selections(graph: _ctx_Graph) -> list[frozenset[str] | None]:
+    """Per context, None if it takes every routed input type, else the set of those it takes."""
+    taken: list[set[str]] = [set() for _ in graph.specs]
+    for event_type, targets in graph.inputs.items():
+        for target in targets:
+            taken[target].add(event_type)
+    every = set(graph.inputs)
+    return [None if types == every else frozenset(types) for types in taken]

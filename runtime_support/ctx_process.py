@@ -1,24 +1,30 @@
 """Contexts in processes (`--backend process`): one forked child per context.
 
-Fork, so the generated closures need no pickling (Linux only). Each context has one inbox
-queue of pickled batches; every (producer -> context) channel is bounded by a semaphore of
-`queue_capacity // batch_size` batches, released when the batch's items are processed.
-Children send their output lines, per processed batch, to the parent over one queue; a
-parent thread writes them with the real emitters, so lines stay whole and each stream's
-lines stay in order. At the end each child sends its counters.
+Fork, so the generated closures need no pickling (Linux only). Every (producer -> context)
+channel is a pipe of its own, written by one process and read by one (no locks, no feeder
+threads), and bounded by a semaphore of `queue_capacity // batch_size` batches, released
+when the batch's items are processed. Batches travel as columns (`_ctx_encode_batch`); the
+ingress pickles a batch once for all the contexts that take the same events.
+
+Each child sends its output to the parent over its own pipe; a parent thread writes it, so
+lines stay whole and each stream's lines stay in order. When the output is JSON Lines text
+(`RunOptions.text_output`, the command line), a child formats its lines itself, in parallel
+with the others, and ships them as one string when it has `_ctx_TEXT_BATCH` characters or
+is about to wait for input (so live output is not held back); for an embedding
+application's sink it ships (stream, timestamp, fields) per processing pass and every
+`batch_size` lines, and the parent calls the sink. At the end each child sends its counters.
 """
 
 import contextlib
 import multiprocessing
 import os
-import queue
+import select
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import ForkProcess
-from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event, Semaphore
 from time import perf_counter
 from typing import Any
@@ -36,7 +42,18 @@ from vpl_runtime.ctx_core import (
     _ctx_raise,
     _ctx_Stopped,
 )
-from vpl_runtime.ctx_support import _ctx_pin, _ctx_stats_report
+from vpl_runtime.ctx_support import (
+    _ctx_decode_batch,
+    _ctx_dumps,
+    _ctx_encode_batch,
+    _ctx_FrameReader,
+    _ctx_FrameWriter,
+    _ctx_pin,
+    _ctx_pipe,
+    _ctx_POLL,
+    _ctx_POLL_MS,
+    _ctx_stats_report,
+)
 from vpl_runtime.driver import (
     CloseFn,
     EmitFn,
@@ -46,9 +63,10 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    _drv_TextOutput,
 )
 
-_ctx_POLL = 0.2  # seconds between checks for a stop or a dead process while blocked
+_ctx_TEXT_BATCH = 1 << 16  # characters of formatted output a child ships at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +74,36 @@ class _ctx_Shared:
     """What parent and children share (inherited through fork, never pickled)."""
 
     graph: _ctx_Graph
-    inboxes: list["Queue[_ctx_Batch]"]
+    channels: list[list[tuple[int, int]]]  # [context][producer index there]: (read, write) fds
     credits: list[list[Semaphore]]  # [context][producer index there]
-    messages: "Queue[tuple[Any, ...]]"  # children -> parent
+    messages: list[tuple[int, int]]  # [context]: (read, write) fds of its pipe to the parent
     stop: Event
     batch_size: int
     counting: bool  # count events per stream for --stats
     parent: int  # the parent's pid
+    text: _drv_TextOutput | None  # children format their output lines as text
+
+    def child_fds(self, me: int) -> set[int]:
+        """The pipe ends child `me` uses: its channels' read ends, its targets' write ends,
+        its message pipe's write end."""
+        fds = {read for read, _ in self.channels[me]}
+        fds.update(self.channels[t][p][1] for t, p in self.graph.targets[me])
+        fds.add(self.messages[me][1])
+        return fds
+
+    def parent_fds(self) -> set[int]:
+        """The pipe ends the parent uses: the ingress channels' write ends, the messages' read
+        ends."""
+        return {c[0][1] for c in self.channels} | {read for read, _ in self.messages}
+
+    def close_all_but(self, keep: set[int]) -> None:
+        """Close every pipe end but `keep`, so that a process that ends closes its pipes for
+        good (its readers see the end of file, its writers a broken pipe)."""
+        ends = [fd for c in self.channels for pair in c for fd in pair]
+        ends += [fd for pair in self.messages for fd in pair]
+        for fd in ends:
+            if fd not in keep:
+                os.close(fd)
 
 
 def _ctx_acquire(credit: Semaphore, check: Callable[[], None]) -> float:
@@ -76,17 +117,26 @@ def _ctx_acquire(credit: Semaphore, check: Callable[[], None]) -> float:
 
 
 class _ctx_ChildTransport:
-    """A child's channels; its output lines go to the parent in messages."""
+    """A child's channels; its output goes to the parent in messages."""
 
     def __init__(self, shared: _ctx_Shared, me: int, counters: _ctx_Counters) -> None:
         self._shared = shared
         self._me = me
-        self._inbox = shared.inboxes[me]
+        self._readers: dict[int, tuple[_ctx_FrameReader, int]] = {}  # fd -> (reader, producer)
+        self._poll = select.poll()
+        for producer, (read, _) in enumerate(shared.channels[me]):
+            self._readers[read] = (_ctx_FrameReader(read), producer)
+            self._poll.register(read, select.POLLIN)
         self._outs = [
-            (shared.inboxes[t], shared.credits[t][p], p) for t, p in shared.graph.targets[me]
+            (_ctx_FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
+            for t, p in shared.graph.targets[me]
         ]
+        self._messages = _ctx_FrameWriter(shared.messages[me][1])
         self._counters = counters
-        self._lines: list[tuple[str, int, Fields]] = []
+        self._lines: list[tuple[str, int, Fields]] = []  # for a sink
+        self._text: list[str] = []  # formatted lines, for text output
+        self._text_size = [0]  # their characters
+        self.line_counts: dict[str, list[int]] = {}  # text output: lines per stream
 
     def check(self) -> None:
         """Raise `_ctx_Stopped` if the pipeline stops or the parent is gone."""
@@ -95,19 +145,22 @@ class _ctx_ChildTransport:
 
     def take(self, wait: bool) -> list[_ctx_Batch]:
         self.check()
-        inbox = self._inbox
-        batches = []
-        while wait:
-            try:
-                batches.append(inbox.get(timeout=_ctx_POLL))
-                break
-            except queue.Empty:
-                self.check()
+        poll = self._poll
+        ready = poll.poll(0)
+        batches: list[_ctx_Batch] = []
         while True:
-            try:
-                batches.append(inbox.get_nowait())
-            except queue.Empty:
+            for fd, _ in ready:
+                reader, producer = self._readers[fd]
+                for value in reader.read():
+                    items, upto = _ctx_decode_batch(value)
+                    batches.append((producer, items, upto))
+                if not reader.open:  # its producer is done (or dead: the parent will tell)
+                    poll.unregister(fd)
+            if batches or not wait:
                 return batches
+            ready = poll.poll(_ctx_POLL_MS)
+            if not ready:
+                self.check()
 
     def release(self, producer: int, batches: int, events: int) -> None:
         credit = self._shared.credits[self._me][producer]
@@ -115,11 +168,14 @@ class _ctx_ChildTransport:
             credit.release()
 
     def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
-        inbox, credit, producer = self._outs[slot]
+        writer, credit = self._outs[slot]
         self._counters.blocked += _ctx_acquire(credit, self.check)
-        inbox.put((producer, items, upto))
+        self._counters.blocked += writer.write(_ctx_encode_batch(items, upto), self.check)
 
     def emitter(self, stream: str) -> EmitFn:
+        text = self._shared.text
+        if text is not None:
+            return text.line_emitter(self._text_writer(stream), stream)
         counters = self._counters
         size = self._shared.batch_size
 
@@ -131,23 +187,45 @@ class _ctx_ChildTransport:
 
         return emit
 
+    def _text_writer(self, stream: str) -> Callable[[str], None]:
+        """The `write` of `stream`'s line emitter: keeps the line, counts it."""
+        pieces = self._text
+        size = self._text_size
+        cell = self.line_counts.setdefault(stream, [0])
+
+        def write(line: str) -> None:
+            pieces.append(line)  # one whole line per call (json_line_emitter's contract)
+            cell[0] += 1
+            size[0] += len(line)
+            if size[0] >= _ctx_TEXT_BATCH:
+                self.ship_text()
+
+        return write
+
+    def ship_text(self) -> None:
+        """Send the formatted lines kept so far to the parent, as one string."""
+        pieces = self._text
+        if pieces:
+            self._counters.lines += len(pieces)
+            text = "".join(pieces)
+            pieces.clear()  # the same list: the writers hold it
+            self._text_size[0] = 0
+            self.tell(("text", self._me, text))
+
     def passed(self) -> None:
+        # Text waits for `idle` or a full batch: fewer, larger messages for the parent.
         if self._lines:
             lines = self._lines
             self._lines = []
             self.tell(("lines", self._me, lines))
 
     def idle(self) -> None:
+        self.ship_text()
         self.passed()
 
     def tell(self, message: tuple[Any, ...]) -> None:
         """Send a message to the parent."""
-        while True:
-            try:
-                self._shared.messages.put(message, timeout=_ctx_POLL)
-                return
-            except queue.Full:
-                self.check()
+        self._counters.blocked += self._messages.write(_ctx_dumps(message), self.check)
 
 
 def _ctx_counting_instrument(counts: dict[str, list[int]]) -> Instrument:
@@ -166,6 +244,7 @@ def _ctx_counting_instrument(counts: dict[str, list[int]]) -> Instrument:
 def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> None:
     with contextlib.suppress(ValueError):  # ValueError: not the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    shared.close_all_but(shared.child_fds(me))
     graph = shared.graph
     spec = graph.specs[me]
     counters = _ctx_Counters()
@@ -186,13 +265,16 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
         if not runtime.served:
             raise RuntimeError("its run function returned without calling serve")
         events = {stream: cell[0] for stream, cell in counts.items()}
-        transport.tell(("done", me, counters.as_tuple(), events))
+        lines = {stream: cell[0] for stream, cell in transport.line_counts.items()}
+        transport.tell(("done", me, counters.as_tuple(), events, lines))
     except _ctx_Stopped:
         return
     except BaseException as exc:  # anything: the pipeline must not hang
         failure = _ctx_describe(spec.name, exc, runtime.failed_at)
         message = (failure.stream, failure.error, failure.traceback_text, failure.position)
         with contextlib.suppress(_ctx_Stopped):
+            # The lines written before the failure, as a single-threaded run would have.
+            transport.ship_text()
             transport.tell(("failed", me, *message))
 
 
@@ -217,20 +299,29 @@ class _ctx_Parent:
         self._emitters: dict[str, EmitFn] = {}
         self._dirty = False
         self._current = 0  # the child whose message is being handled
+        self._readers = [_ctx_FrameReader(read) for read, _ in shared.messages]
+        self._closed = False
 
     def pump(self) -> None:
         """The parent thread's loop, until every child is done or one failed."""
-        messages = self._shared.messages
+        poll = select.poll()
+        by_fd = {reader.fd: i for i, reader in enumerate(self._readers)}
+        for fd in by_fd:
+            poll.register(fd, select.POLLIN)
         try:
             while not all(self._done) and self.failure is None:
-                try:
-                    message = messages.get(timeout=_ctx_POLL)
-                except queue.Empty:
+                ready = poll.poll(_ctx_POLL_MS)
+                if not ready:
                     self._flush()
                     self._check_children()
                     continue
-                self._handle(message)
-                if messages.empty():
+                for fd, _ in ready:
+                    i = by_fd[fd]
+                    self._read(i)
+                    if not self._readers[i].open:
+                        poll.unregister(fd)
+                        self._ended(i)
+                if not poll.poll(0):  # nothing more to write for now: let the reader see it
                     self._flush()
             self._flush()
         except BaseException as exc:  # writing failed (a closed output...)
@@ -241,19 +332,38 @@ class _ctx_Parent:
     def _name(self, i: int) -> str:
         return self._shared.graph.specs[i].name
 
+    def _read(self, i: int) -> None:
+        for message in self._readers[i].read():
+            if self.failure is None:
+                self._handle(message)
+
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind, i = message[0], message[1]
         self._current = i
-        if kind == "lines":
+        if kind == "text":
+            self._write_text(message[2])
+        elif kind == "lines":
             self._write(message[2])
         elif kind == "done":
             self.counters[i] = _ctx_Counters(*message[2])
-            if self._options.count_events is not None:
-                for stream, count in message[3].items():
-                    self._options.count_events(stream, count)
+            self._count(message[3], self._options.count_events)
+            text = self._options.text_output
+            self._count(message[4], None if text is None else text.count_lines)
             self._done[i] = True
         elif kind == "failed":
             self.context_failed(ContextFailure(self._name(i), *message[2:6]))
+
+    @staticmethod
+    def _count(counts: dict[str, int], add: Callable[[str, int], None] | None) -> None:
+        if add is not None:
+            for stream, count in counts.items():
+                add(stream, count)
+
+    def _write_text(self, text: str) -> None:
+        assert self._options.text_output is not None  # children only send text then
+        with self._options.output_lock:
+            self._options.text_output.write(text)
+        self._dirty = True
 
     def _write(self, lines: list[tuple[str, int, Fields]]) -> None:
         emitters = self._emitters
@@ -271,18 +381,21 @@ class _ctx_Parent:
             with self._options.output_lock:
                 self._options.flush_output()
 
+    def _ended(self, i: int) -> None:
+        """Child `i` closed its pipe (it exited): a failure unless it said it was done."""
+        if not self._done[i] and self.failure is None:
+            process = self._processes[i]
+            process.join(timeout=2)
+            error = f"its process ended unexpectedly (exit status {process.exitcode})"
+            self.context_failed(ContextFailure(self._name(i), None, error, ""))
+
     def _check_children(self) -> None:
+        # The end of a child's pipe says it exited; this also covers a child whose pipe stays
+        # open elsewhere (a process it started itself).
         for i, process in enumerate(self._processes):
             if not self._done[i] and process.exitcode is not None:
-                # Its last messages may have arrived after the timeout: read them first.
-                while self.failure is None and not self._done[i]:
-                    try:
-                        self._handle(self._shared.messages.get(timeout=_ctx_POLL))
-                    except queue.Empty:
-                        break
-                if self.failure is None and not self._done[i]:
-                    error = f"its process ended unexpectedly (exit status {process.exitcode})"
-                    self.context_failed(ContextFailure(self._name(i), None, error, ""))
+                self._read(i)  # its last messages first
+                self._ended(i)
                 return
 
     def context_failed(self, failure: ContextFailure) -> None:
@@ -301,14 +414,24 @@ class _ctx_Parent:
             self.stop_all()
             _ctx_raise(self.failure)
 
+    def check_writing(self) -> None:
+        """`check` while the ingress waits on a pipe: also give up once the pump has ended."""
+        self.check()
+        if self.finished.is_set():
+            raise ContextFailure("(input)", None, "the contexts ended before the input", "")
+
     def stop_all(self) -> None:
-        """Stop and reap every child."""
+        """Stop and reap every child; close the parent's pipes once the pump has ended."""
         self._shared.stop.set()
         for process in self._processes:
             if process.is_alive():
                 process.terminate()
         for process in self._processes:
             process.join(timeout=2)
+        if not self._closed and self.finished.wait(2 * _ctx_POLL):
+            self._closed = True  # the pump no longer reads, the ingress no longer writes
+            for fd in self._shared.parent_fds():
+                os.close(fd)
 
     def reap(self) -> None:
         """Wait for the children, which are done and exiting."""
@@ -333,13 +456,14 @@ def _ctx_start_processes(
     specs = graph.specs
     shared = _ctx_Shared(
         graph,
-        [fork.Queue() for _ in specs],
+        [[_ctx_pipe() for _ in graph.producers(i)] for i in range(len(specs))],
         [[fork.Semaphore(room) for _ in graph.producers(i)] for i in range(len(specs))],
-        fork.Queue(maxsize=4 * len(specs)),
+        [_ctx_pipe() for _ in specs],
         fork.Event(),
         batch_size,
         instrument is not None,
         os.getpid(),
+        options.text_output,
     )
     sys.stdout.flush()  # or the children would write the parent's buffered text again
     sys.stderr.flush()
@@ -352,8 +476,7 @@ def _ctx_start_processes(
     for process in processes:
         process.daemon = True  # terminated when the parent exits
         process.start()
-    for inbox in shared.inboxes:
-        inbox.cancel_join_thread()  # a dead child must not hang the parent's exit
+    shared.close_all_but(shared.parent_fds())
     parent = _ctx_Parent(shared, processes, make_emitter, options)
     pump = threading.Thread(target=parent.pump, name="vpl-context-output", daemon=True)
     pump.start()
@@ -364,11 +487,17 @@ def _ctx_parent_ends(
     shared: _ctx_Shared, parent: _ctx_Parent, pump: threading.Thread, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     ingress_counters = _ctx_Counters()
+    writers = [_ctx_FrameWriter(channels[0][1]) for channels in shared.channels]
+    # The ingress hands the same list to every context that takes the same events: pickle
+    # it once. (The list is kept here, so its id cannot be reused by a later one.)
+    encoded: list[Any] = [None, 0, b""]  # items, upto, bytes
 
     def send(target: int, items: list[_ctx_Item], upto: int) -> None:
         parent.check()
+        if encoded[0] is not items or encoded[1] != upto:
+            encoded[:] = items, upto, _ctx_encode_batch(items, upto)
         ingress_counters.blocked += _ctx_acquire(shared.credits[target][0], parent.check)
-        shared.inboxes[target].put((0, items, upto))
+        ingress_counters.blocked += writers[target].write(encoded[2], parent.check_writing)
 
     ingress = _ctx_Ingress(shared.graph, send, shared.batch_size, ingress_counters)
     options.idle_hooks.append(ingress.idle)

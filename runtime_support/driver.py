@@ -42,6 +42,22 @@ def _drv_nothing() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class _drv_TextOutput:
+    """The driver's JSON Lines output, for a backend that formats lines in another process.
+
+    `make_emitter(stream)` is `line_emitter(write, stream)` (`json_line_emitter`, which passes
+    each whole line to `write` in one call), counted for `--stats`. A child process formats
+    its lines with `line_emitter` and its own `write`, and ships the text; the parent hands
+    that text to `write` (under `output_lock`) and the child's line counts to
+    `count_lines(stream, n)` (None without --stats).
+    """
+
+    line_emitter: Callable[[Callable[[str], Any], str], EmitFn]
+    write: Callable[[str], Any]
+    count_lines: Callable[[str, int], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunOptions:
     """How to run a multi-context pipeline (SEMANTICS §8); single-context modules ignore it.
 
@@ -51,6 +67,8 @@ class RunOptions:
     called from other threads only while holding `output_lock`, which also guards
     `flush_output` (writes buffered output lines to their file). `count_events(stream, n)`
     adds to a stream's `--stats` input count (for counts made in another process).
+    `text_output` is set when the emitters write JSON Lines text (the command line, not an
+    embedding application's sink): another process may then format the lines itself.
     """
 
     backend: str = "thread"  # "thread" | "process"
@@ -62,6 +80,7 @@ class RunOptions:
     output_lock: threading.Lock = field(default_factory=threading.Lock)
     flush_output: Callable[[], None] = _drv_nothing
     count_events: Callable[[str, int], None] | None = None
+    text_output: _drv_TextOutput | None = None
 
 
 BuildFn: TypeAlias = Callable[
@@ -279,6 +298,9 @@ def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
         output_lock=files.lock,
         flush_output=files.out.flush,
         count_events=None if stats is None else stats.add_events,
+        text_output=_drv_TextOutput(
+            json_line_emitter, out_write, None if stats is None else stats.add_lines
+        ),
     )
     reader = _drv_Reader(files, run_options.idle_hooks)
     stage = "setup"
@@ -540,6 +562,10 @@ class _drv_Stats:
     def add_events(self, stream: str, count: int) -> None:
         """Add `count` to a stream's input events (counted in another process)."""
         self.streams.setdefault(stream, [0, 0])[0] += count
+
+    def add_lines(self, stream: str, count: int) -> None:
+        """Add `count` to a stream's output lines (formatted in another process)."""
+        self.streams.setdefault(stream, [0, 0])[1] += count
 
     def count_out(self, stream: str, emit: EmitFn) -> EmitFn:
         """Wrap a stream's emitter to count its output lines."""

@@ -489,7 +489,7 @@ def test_failure_in_a_stream_names_context_and_stream(backend: str) -> None:
     failure = push_until_failure(failing_specs("stream"), options, 100_000)
     assert time.perf_counter() - started < 8
     assert str(failure) == (
-        "context 'analytics' failed in stream 'Analysis': ZeroDivisionError: integer division or modulo by zero"
+        "context 'analytics' failed in stream 'Analysis' at input event 5: ZeroDivisionError: integer division or modulo by zero"
     )
     assert "Traceback" in failure.traceback_text and "stream_Analysis" in failure.traceback_text
     assert isinstance(failure, RuntimeError)
@@ -511,7 +511,8 @@ def test_a_child_process_that_dies_is_a_failure() -> None:
 def test_failure_in_a_flush_raises_from_close() -> None:
     failure = push_until_failure(failing_specs("flush"), RunOptions(), 10)
     assert (
-        str(failure) == "context 'analytics' failed in stream 'Analysis': ValueError: cannot flush"
+        str(failure)
+        == "context 'analytics' failed in stream 'Analysis' during the end-of-input flush: ValueError: cannot flush"
     )
 
 
@@ -683,7 +684,7 @@ def test_driver_reports_a_context_failure(
     first = err.splitlines()[0]
     assert first.startswith(f"{src}: error: pipeline failed")
     assert first.endswith(
-        ": context 'analytics' failed in stream 'Analysis': ZeroDivisionError: integer division or modulo by zero"
+        ": context 'analytics' failed in stream 'Analysis' at input event 5: ZeroDivisionError: integer division or modulo by zero"
     )
     assert "Traceback (most recent call last)" in err and "in stream_Analysis" in err
 
