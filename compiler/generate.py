@@ -99,6 +99,7 @@ class ContextView:
     input_routes: tuple[str, ...] = ()  # literal input event types it accepts
     state: tuple[str, ...] = ()  # pool state declared after the senders
     line_routes: tuple[tuple[str, str], ...] = ()  # (literal route, literal stream)
+    pool_worker: bool = False
 
 
 class _Group:
@@ -184,8 +185,6 @@ class _Group:
         return "\n".join(lines) if lines else None
 
     def _to_workers(self, pool: PoolPlan) -> str:
-        for worker in pool.workers:
-            self.sender(worker)
         return dispatch(pool, ExprCompiler(self.plan.constants, self.uses), self.uses)
 
 
@@ -332,6 +331,7 @@ def _context_view(
         upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
         instrument="ctx.instrument" if ctx else "instrument",
         instances=_instances(plan, ctx),
+        pool_worker=group.role is not None,
         input_routes=tuple(py_literal(r.name) for r in routes if r.targets and not group.role),
         state=tuple(_pool_state(group)),
         line_routes=tuple(
@@ -409,7 +409,7 @@ def _pool_state(group: _Group) -> list[str]:
     for stream in group.streams:
         pool = group.pools.get(stream.name)
         if pool is not None:
-            lines += scheduler_state(pool, group.senders, group.uses)
+            lines += scheduler_state(pool, group.uses)
     return lines
 
 

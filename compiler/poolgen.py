@@ -60,10 +60,10 @@ def dispatch(pool: PoolPlan, compiler: ExprCompiler, uses: set[str]) -> str:
             return f"{senders}[jump_hash(stable_hash({key}), {n})]({route}, ts, f)"
 
 
-def scheduler_state(pool: PoolPlan, sender_of: dict[str, str], uses: set[str]) -> list[str]:
+def scheduler_state(pool: PoolPlan, uses: set[str]) -> list[str]:
     """Declarations of the scheduler's pool state: the worker senders, the turn counter."""
-    senders = ", ".join(sender_of[w] for w in pool.workers)
-    lines = [f"{senders_variable(pool.stream)} = ({senders},)"]
+    workers = ", ".join(py_literal(w) for w in pool.workers)
+    lines = [f"{senders_variable(pool.stream)} = ctx.pool_senders(({workers},))"]
     if pool.pool.strategy is model.Strategy.ROUND_ROBIN:
         uses.add("cycle")
         n = pool.pool.workers

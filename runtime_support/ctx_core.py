@@ -4,11 +4,17 @@ A context is one thread (or process) running some streams. The *ingress* (the ca
 `push`) numbers input events 0, 1, 2, ... — their *cascade* ids — and sends each one to the
 contexts that consume its type; a context sends the events its streams produce to downstream
 contexts, each item tagged with the cascade id of the item it was processing (end-of-input
-flush k runs as cascade `FLUSH_BASE + k`). Every batch also carries `upto`: its producer will
+flush k runs as cascade `FLUSH_BASE << k`). Every batch also carries `upto`: its producer will
 never again send an item with a smaller cascade. A context processes its items in (cascade,
 producer index, arrival) order, as far as its producers' promises allow, which restores the
 single-threaded order of every stream for the tree-shaped programs that the compiler runs on
 several contexts.
+
+Worker pools (SEMANTICS §10) refine cascade ids: one input event may reach a pool as several
+events, which go to different workers, and their results must come back in the order they
+were dispatched. So a pool's scheduler sends dispatch i of cascade c as `(c << 32) + i`, and
+every context downstream of a pool counts in the refined ids (its *depth* is the number of
+pools on the way): it shifts what shallower producers send by 32 bits per level.
 
 This module holds what does not depend on threads or processes: the specs and their graph,
 `ContextRuntime` (the merge and the serve loop, talking to a `_ctx_Transport`), the ingress,
@@ -26,7 +32,10 @@ from typing import Protocol, TypeAlias
 from vpl_runtime.driver import EmitFn, Fields, Instrument, StreamFn
 
 FLUSH_BASE = 1 << 62  # cascade id of the end-of-input flush at global position 0
-CASCADE_END = 1 << 63  # `upto` of a producer that is done
+# Flush k is FLUSH_BASE << k: each flush's ids are more than all ids before it, so a pool
+# worker's flush can order its partitions by the ids that created them (`partition_turn`).
+CASCADE_END = 1 << 8192  # `upto` of a producer that is done: above every flush at any depth
+_ctx_SUB = 32  # bits a pool's scheduler appends to cascade ids to number its dispatches
 
 # (route name, timestamp, fields, cascade id)
 _ctx_Item: TypeAlias = tuple[str, int, Fields, int]
@@ -49,6 +58,7 @@ class ContextSpec:
     cores: tuple[int, ...] = ()
     routes: tuple[str, ...] = ()
     upstream: tuple[str, ...] = ()
+    pool_worker: bool = False  # a worker of a pool whose scheduler is its one upstream
 
 
 class ContextFailure(RuntimeError):
@@ -146,6 +156,7 @@ class _ctx_Graph:
     # per context: its targets as (target context, producer index there), in spec order
     targets: tuple[tuple[tuple[int, int], ...], ...]
     inputs: dict[str, tuple[int, ...]]  # input event type -> contexts, in spec order
+    depths: tuple[int, ...]  # per context: how many pools refine its cascade ids
 
     @classmethod
     def build(cls, specs: Sequence[ContextSpec]) -> "_ctx_Graph":
@@ -172,11 +183,48 @@ class _ctx_Graph:
             tuple(specs),
             tuple(tuple(sorted(t)) for t in targets),
             {name: tuple(found) for name, found in inputs.items()},
+            _ctx_depths(specs, index),
         )
 
     def producers(self, i: int) -> tuple[str, ...]:
         """Names of the producers of context `i`, by producer index."""
         return (_ctx_INPUT, *self.specs[i].upstream)
+
+    def scales(self, i: int) -> "_ctx_Scales":
+        """How context `i` converts the cascade ids it receives and sends."""
+        index = {spec.name: j for j, spec in enumerate(self.specs)}
+        spec = self.specs[i]
+        depth = self.depths[i]
+        sent_at = [0] + [  # the depth of what each producer sends here
+            self.depths[index[name]] + spec.pool_worker for name in spec.upstream
+        ]
+        shifts = tuple(_ctx_SUB * (depth - d) for d in sent_at)
+        refine = tuple(self.specs[t].pool_worker for t, _ in self.targets[i])
+        return _ctx_Scales(depth, shifts, refine)
+
+
+@dataclass(frozen=True, slots=True)
+class _ctx_Scales:
+    """A context's depth, the left shift of each producer's ids, and which targets are
+    pool workers (sent refined ids)."""
+
+    depth: int = 0
+    shifts: tuple[int, ...] = ()
+    refine: tuple[bool, ...] = ()
+
+
+def _ctx_depths(specs: Sequence[ContextSpec], index: dict[str, int]) -> tuple[int, ...]:
+    """Per context, the most pools on a path from the input to it (the graph is acyclic)."""
+    depths: dict[int, int] = {}
+
+    def depth(i: int) -> int:
+        if i not in depths:
+            spec = specs[i]
+            found = [depth(index[name]) for name in spec.upstream]
+            depths[i] = max(found, default=0) + spec.pool_worker
+        return depths[i]
+
+    return tuple(depth(i) for i in range(len(specs)))
 
 
 def _ctx_check_acyclic(specs: Sequence[ContextSpec], index: dict[str, int]) -> None:
@@ -223,9 +271,10 @@ class _ctx_Transport(Protocol):
 class _ctx_Pending:
     """Received, unprocessed items per producer, with the latest `upto` of each producer."""
 
-    __slots__ = ("empty", "ends", "queues", "received", "upto")
+    __slots__ = ("empty", "ends", "queues", "received", "shifts", "upto")
 
-    def __init__(self, producers: int) -> None:
+    def __init__(self, producers: int, shifts: Sequence[int] = ()) -> None:
+        self.shifts = tuple(shifts) or (0,) * producers
         self.queues: list[deque[_ctx_Item]] = [deque() for _ in range(producers)]
         self.upto = [0] * producers
         self.received = [0] * producers  # items received, ever
@@ -235,6 +284,10 @@ class _ctx_Pending:
     def receive(self, batches: list[_ctx_Batch]) -> int:
         """Queue the batches' items; return the backlog (events received, not processed)."""
         for producer, items, upto in batches:
+            shift = self.shifts[producer]
+            if shift:  # a shallower producer: its ids in this context's refined ids
+                items = [(r, t, f, c << shift) for r, t, f, c in items]
+                upto <<= shift
             if items:
                 self.queues[producer].extend(items)
                 total = self.received[producer] + len(items)
@@ -275,14 +328,13 @@ class _ctx_Pending:
                 transport.release(p, batches, events)
 
 
-# Flush k is cascade FLUSH_BASE + k * _ctx_TURNS; a pool worker's partitions take the turns
-# in between (`partition_turn`), so that the workers' results merge in first-reached order.
-_ctx_TURNS = 1 << 40
-
-
-def _ctx_flush_cascade(order: Sequence[tuple[int, Callable[[], None]]], done: int) -> int:
-    """The cascade id of the next flush to run, or CASCADE_END once all ran."""
-    return FLUSH_BASE + order[done][0] * _ctx_TURNS if done < len(order) else CASCADE_END
+def _ctx_flush_cascade(
+    order: Sequence[tuple[int, Callable[[], None]]], done: int, depth: int
+) -> int:
+    """The cascade id of the next flush to run, at `depth`, or CASCADE_END once all ran."""
+    if done == len(order):
+        return CASCADE_END
+    return (FLUSH_BASE << order[done][0]) << (_ctx_SUB * depth)
 
 
 class ContextRuntime:
@@ -297,8 +349,11 @@ class ContextRuntime:
         instrument: Instrument | None,
         batch_size: int,
         counters: _ctx_Counters,
+        scales: _ctx_Scales = _ctx_Scales(),
     ) -> None:
         self.name = name
+        self.scales = scales
+        self._refine = scales.refine or (False,) * len(targets)
         self.instrument = instrument
         self.counters = counters
         self.served = False
@@ -314,9 +369,7 @@ class ContextRuntime:
 
     def sender(self, target: str) -> Callable[[str, int, Fields], None]:
         """`send(route, timestamp, fields)` delivers an item to context `target`."""
-        slot = self._slots.get(target)
-        if slot is None:
-            raise ValueError(f"context '{self.name}' is not upstream of context '{target}'")
+        slot = self._slot(target)
         buffer = self._out[slot]
         size = self._batch_size
 
@@ -327,6 +380,37 @@ class ContextRuntime:
                 self._send(slot, self._cascade)
 
         return send
+
+    def pool_senders(
+        self, workers: Sequence[str]
+    ) -> tuple[Callable[[str, int, Fields], None], ...]:
+        """One `send(route, timestamp, fields)` per worker of a pool: each dispatch of the
+        current cascade c gets the refined id `(c << 32) + i`, i counting the pool's
+        dispatches of c, so that their results merge back in dispatch order."""
+        size = self._batch_size
+        last = [-1, 0]  # the cascade of the latest dispatch, and the next i
+
+        def sender(slot: int) -> Callable[[str, int, Fields], None]:
+            buffer = self._out[slot]
+
+            def send(route: str, timestamp: int, fields: Fields) -> None:
+                cascade = self._cascade
+                if cascade != last[0]:
+                    last[0], last[1] = cascade, 0
+                buffer.append((route, timestamp, fields, (cascade << _ctx_SUB) + last[1]))
+                last[1] += 1
+                if len(buffer) >= size:
+                    self._send(slot, cascade)
+
+            return send
+
+        return tuple(sender(self._slot(worker)) for worker in workers)
+
+    def _slot(self, target: str) -> int:
+        slot = self._slots.get(target)
+        if slot is None:
+            raise ValueError(f"context '{self.name}' is not upstream of context '{target}'")
+        return slot
 
     def emitter(self, stream: str) -> EmitFn:
         """The emit function of `stream`'s output lines."""
@@ -351,8 +435,9 @@ class ContextRuntime:
         return self._cascade
 
     def partition_turn(self, first: int) -> None:
-        """In a flush: what follows is the partition first reached in cascade `first`."""
-        self._cascade = self._flushing + 1 + min(first, _ctx_TURNS - 2)
+        """In a flush: what follows is the partition first reached in cascade `first`
+        (smaller than the flush's own id, which doubles from one flush to the next)."""
+        self._cascade = self._flushing + 1 + first
 
     def line_writer(self, stream: str) -> StreamFn:
         """The route that writes the lines `lines_to` sends, as `stream`'s output."""
@@ -368,7 +453,7 @@ class ContextRuntime:
         items = buffer.copy()
         buffer.clear()
         self.counters.sent += len(items)
-        self._transport.send(slot, items, upto)
+        self._transport.send(slot, items, upto << _ctx_SUB if self._refine[slot] else upto)
         self._sent_upto[slot] = upto
 
     def serve(
@@ -381,7 +466,7 @@ class ContextRuntime:
         if self.served:
             raise RuntimeError(f"context '{self.name}': serve called twice")
         order = sorted(flushes, key=lambda flush: flush[0])
-        pending = _ctx_Pending(self._producers)
+        pending = _ctx_Pending(self._producers, self.scales.shifts)
         transport = self._transport
         counters = self.counters
         done = 0  # flushes run
@@ -395,12 +480,12 @@ class ContextRuntime:
             try:
                 done = self._pass(pending, routes, order, done)
             except BaseException:
-                self.failed_at = self._cascade
+                self.failed_at = self._cascade >> (_ctx_SUB * self.scales.depth)
                 raise
             counters.busy += perf_counter() - started
             pending.release(transport)
             transport.passed()
-            progress = min(min(pending.upto), _ctx_flush_cascade(order, done))
+            progress = min(min(pending.upto), _ctx_flush_cascade(order, done, self.scales.depth))
             self._send_progress(progress)
             if progress == CASCADE_END:
                 break
@@ -416,7 +501,7 @@ class ContextRuntime:
     ) -> int:
         """Process what can be, running each flush when its turn comes; return flushes run."""
         while True:
-            next_flush = _ctx_flush_cascade(order, done)
+            next_flush = _ctx_flush_cascade(order, done, self.scales.depth)
             self.counters.events_in += self._process(pending, routes, pending.bounds(next_flush))
             # Its turn: no producer can still send an item below its cascade.
             if done == len(order) or min(pending.upto) < next_flush:

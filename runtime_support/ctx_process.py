@@ -258,6 +258,7 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
         _ctx_counting_instrument(counts) if shared.counting else None,
         shared.batch_size,
         counters,
+        graph.scales(me),
     )
     try:
         _ctx_pin(spec.name, cores, whole_process=True)

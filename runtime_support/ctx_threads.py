@@ -245,6 +245,7 @@ def _ctx_start_threads(
             instrument,
             batch_size,
             counters[i],
+            graph.scales(i),
         )
         thread = threading.Thread(
             target=_ctx_thread_main,

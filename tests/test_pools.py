@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pipeline_helpers import Event
 
@@ -222,13 +222,27 @@ def pool_programs(draw: st.DrawFn) -> tuple[str, list[Event]]:
     return "\n".join(lines), events
 
 
+# One event fans out to several workers: the end-of-input flush of S0 yields the results of
+# partitions a and d in one cascade, which S1's pool sends to two workers; the collector must
+# deliver them in dispatch order (refined cascade ids), not worker order.
+FAN_OUT = (
+    "stream S0 = T .partition_by(k) .window(session: 1s) .aggregate(v: count(), k: last(k))"
+    " .emit(v: v, k: k)\n"
+    "stream S1 = S0 .partition_by(k) .concurrent(workers: 2, ordered: true) .window(1)"
+    " .aggregate(v: sum(v), k: last(k), c: count()) .emit(v: v, k: k, c: c)",
+    [("T", 0, {"v": 0, "k": k}) for k in "adbc"],
+)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(FAN_OUT)
 @given(pool_programs())
 def test_generated_pool_programs_on_threads(program: tuple[str, list[Event]]) -> None:
     check_against_reference(*program, backend="thread")
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(FAN_OUT)
 @given(pool_programs())
 def test_generated_pool_programs_on_processes(program: tuple[str, list[Event]]) -> None:
     check_against_reference(*program, backend="process")

@@ -84,26 +84,25 @@ def _build(
 
     def run_default(ctx: ContextRuntime) -> None:
         """Thread of the default context: streams EngineStats, Fahrenheit, RpmAlarm."""
-        sendworker_EngineStats_0 = ctx.sender("EngineStats (worker 0)")
-        sendworker_EngineStats_1 = ctx.sender("EngineStats (worker 1)")
-        sendworker_EngineStats_2 = ctx.sender("EngineStats (worker 2)")
-        sendworker_Fahrenheit_0 = ctx.sender("Fahrenheit (worker 0)")
-        sendworker_Fahrenheit_1 = ctx.sender("Fahrenheit (worker 1)")
-        sendworker_RpmAlarm_0 = ctx.sender("RpmAlarm (worker 0)")
-        sendworker_RpmAlarm_1 = ctx.sender("RpmAlarm (worker 1)")
-        pool_EngineStats = (
-            sendworker_EngineStats_0,
-            sendworker_EngineStats_1,
-            sendworker_EngineStats_2,
+        pool_EngineStats = ctx.pool_senders(
+            (
+                "EngineStats (worker 0)",
+                "EngineStats (worker 1)",
+                "EngineStats (worker 2)",
+            )
         )
-        pool_Fahrenheit = (
-            sendworker_Fahrenheit_0,
-            sendworker_Fahrenheit_1,
+        pool_Fahrenheit = ctx.pool_senders(
+            (
+                "Fahrenheit (worker 0)",
+                "Fahrenheit (worker 1)",
+            )
         )
         turn_Fahrenheit = cycle(range(2)).__next__
-        pool_RpmAlarm = (
-            sendworker_RpmAlarm_0,
-            sendworker_RpmAlarm_1,
+        pool_RpmAlarm = ctx.pool_senders(
+            (
+                "RpmAlarm (worker 0)",
+                "RpmAlarm (worker 1)",
+            )
         )
 
         # program.vpl:11:8 stream EngineStats, its pool's scheduler
@@ -418,6 +417,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "EngineStats (worker 1)",
@@ -425,6 +425,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "EngineStats (worker 2)",
@@ -432,6 +433,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "Fahrenheit (worker 0)",
@@ -439,6 +441,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "Fahrenheit (worker 1)",
@@ -446,6 +449,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "RpmAlarm (worker 0)",
@@ -453,6 +457,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "RpmAlarm (worker 1)",
@@ -460,6 +465,7 @@ def _build(
             cores=(),
             routes=(),
             upstream=("(default)",),
+            pool_worker=True,
         ),
         ContextSpec(
             "(default) (collector 1)",
