@@ -95,9 +95,9 @@ def collector_high_water(stats: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--window", type=int, default=20)
     args = parser.parse_args(argv)
     n, k = args.events, args.repeat
 

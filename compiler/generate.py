@@ -100,6 +100,7 @@ class ContextView:
     state: tuple[str, ...] = ()  # pool state declared after the senders
     line_routes: tuple[tuple[str, str], ...] = ()  # (literal route, literal stream)
     pool_worker: bool = False
+    on_caller: bool = False
 
 
 class _Group:
@@ -332,6 +333,7 @@ def _context_view(
         instrument="ctx.instrument" if ctx else "instrument",
         instances=_instances(plan, ctx),
         pool_worker=group.role is not None,
+        on_caller=_runs_on_caller(group.context),
         input_routes=tuple(py_literal(r.name) for r in routes if r.targets and not group.role),
         state=tuple(_pool_state(group)),
         line_routes=tuple(
@@ -379,6 +381,11 @@ def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[l
             "        pass",
         ]
     return lines, code.flush is not None
+
+
+def _runs_on_caller(ctx: ContextPlan | None) -> bool:
+    """The default context, fed by the input alone, may run on the thread calling `push`."""
+    return ctx is not None and ctx.name == DEFAULT_CONTEXT and not ctx.upstream
 
 
 def _part_note(group: _Group, stream: str) -> str:

@@ -59,6 +59,9 @@ class ContextSpec:
     routes: tuple[str, ...] = ()
     upstream: tuple[str, ...] = ()
     pool_worker: bool = False  # a worker of a pool whose scheduler is its one upstream
+    # Fed by the input only and not pinned: the backend may run it on the thread that calls
+    # `push` (the process backend does: no channel, no process between input and it).
+    on_caller: bool = False
 
 
 class ContextFailure(RuntimeError):
@@ -366,6 +369,9 @@ class ContextRuntime:
         self._cascade = 0  # cascade id of the item being processed
         self.failed_at: int | None = None  # the cascade being processed when a stream raised
         self._flushing = 0  # cascade id of the flush running
+        self._on_caller = False
+        self._routes: Mapping[str, StreamFn] = {}
+        self._flushes: Sequence[tuple[int, Callable[[], None]]] = ()
 
     def sender(self, target: str) -> Callable[[str, int, Fields], None]:
         """`send(route, timestamp, fields)` delivers an item to context `target`."""
@@ -466,6 +472,9 @@ class ContextRuntime:
         if self.served:
             raise RuntimeError(f"context '{self.name}': serve called twice")
         order = sorted(flushes, key=lambda flush: flush[0])
+        if self._on_caller:
+            self._routes, self._flushes, self.served = routes, order, True
+            return  # the ingress runs it: `handle`, `advance`, `finish`
         pending = _ctx_Pending(self._producers, self.scales.shifts)
         transport = self._transport
         counters = self.counters
@@ -491,6 +500,45 @@ class ContextRuntime:
                 break
         transport.idle()
         self.served = True
+
+    # -- run by the caller of `push` (ContextSpec.on_caller) ---------------------------------
+
+    def run_on_caller(self, run: Callable[["ContextRuntime"], None]) -> None:
+        """Set up the context with `run`, whose `serve` then returns at once: from then on
+        the ingress hands it input events (`handle`) and promises (`advance`)."""
+        self._on_caller = True
+        run(self)
+        if not self.served:
+            raise RuntimeError(f"context '{self.name}': its run function did not call serve")
+
+    def handle(self, event_type: str, timestamp: int, fields: Fields, cascade: int) -> None:
+        """Process one input event, on the caller's thread."""
+        fn = self._routes.get(event_type)
+        if fn is not None:
+            self._cascade = cascade
+            self.counters.events_in += 1
+            try:
+                fn(timestamp, fields)
+            except BaseException:
+                self.failed_at = cascade
+                raise
+
+    def advance(self, upto: int) -> None:
+        """The input promised no more events below `upto`: so does this context."""
+        self._send_progress(upto)
+        self._transport.passed()
+
+    def finish(self) -> None:
+        """End of input: run the flushes in order, then promise the end."""
+        for k, flush in self._flushes:
+            self._cascade = self._flushing = _ctx_flush_cascade(((k, flush),), 0, 0)
+            try:
+                flush()
+            except BaseException:
+                self.failed_at = self._cascade
+                raise
+        self.advance(CASCADE_END)
+        self._transport.idle()
 
     def _pass(
         self,
@@ -587,12 +635,26 @@ class _ctx_Ingress:
         self.next_id = 0
         self.sent_upto = 0
         self.counters = counters
-        self._inputs = graph.inputs
+        self._graph = graph
+        self._inputs: Mapping[str, object] = graph.inputs
         self._log: list[_ctx_Item] = []
-        # Per context: None when it takes every routed type, else the types it takes.
-        self._selections = _ctx_input_selections(graph)
+        # (context, None when it takes every routed type, else the types it takes)
+        self._targets = list(enumerate(_ctx_input_selections(graph)))
         self._send = send
         self._batch_size = batch_size
+        self.caller: ContextRuntime | None = None  # a context run on the caller's thread
+        self._partial = False  # send_log sent the log, but the caller context did not promise
+        # What the backend does when the caller context raises (stop everything, raise).
+        self.caller_failed: Callable[[BaseException], None] = lambda exc: None
+
+    def attach_caller(self, index: int, runtime: "ContextRuntime") -> None:
+        """Context `index` runs on the caller's thread, through `runtime`: `push` hands it
+        its events directly instead of sending them on a channel."""
+        self.caller = runtime
+        graph = self._graph
+        others = {t: [i for i in graph.inputs[t] if i != index] for t in graph.inputs}
+        self._inputs = {t: found for t, found in others.items() if found}
+        self._targets = [(i, sel) for i, sel in self._targets if i != index]
 
     def push(self, event_type: str, timestamp: int, fields: Fields) -> None:
         """Route one input event (the hot path)."""
@@ -601,20 +663,49 @@ class _ctx_Ingress:
         if event_type in self._inputs:
             log = self._log
             log.append((event_type, timestamp, fields, cascade))
-            if len(log) >= self._batch_size:
+            if len(log) >= self._batch_size and self.caller is None:
                 self.flush(cascade + 1)
+        if self.caller is not None:
+            self._push_caller(event_type, timestamp, fields, cascade)
+
+    def _push_caller(self, event_type: str, timestamp: int, fields: Fields, cascade: int) -> None:
+        """The caller context's share of `push`: process the event, then, every batch of
+        events, promise the others (whatever the log holds) that they are past it."""
+        assert self.caller is not None
+        try:
+            self.caller.handle(event_type, timestamp, fields, cascade)
+        except _ctx_Stopped:
+            raise
+        except BaseException as exc:  # the caller context failed: stop, then raise
+            self.caller_failed(exc)
+            raise
+        if len(self._log) >= self._batch_size or cascade - self.sent_upto >= self._batch_size:
+            self.flush(cascade + 1)
+
+    def send_log(self) -> None:
+        """Send the events routed so far (the caller context must not wait on a channel
+        while its downstream waits for events the ingress still holds)."""
+        self._send_log(self.next_id)
+        self._partial = True  # the caller context's promise still has to follow
 
     def idle(self) -> None:
         """Send partial batches, so that sparse live input is not stuck in a buffer."""
-        if self.next_id != self.sent_upto:
+        if self.next_id != self.sent_upto or self._partial:
             self.flush(self.next_id)
 
     def flush(self, upto: int) -> None:
         """Send every context a batch (maybe empty) with `upto`."""
+        self._send_log(upto)
+        if self.caller is not None:
+            self.caller.advance(upto)
+        self.sent_upto = upto
+        self._partial = False
+
+    def _send_log(self, upto: int) -> None:
         log = self._log
         self._log = []  # a new list: contexts may still hold the one sent
         empty: list[_ctx_Item] = []
-        for target, selection in enumerate(self._selections):
+        for target, selection in self._targets:
             if selection is None:
                 items = log
             elif selection and log:
@@ -623,7 +714,6 @@ class _ctx_Ingress:
                 items = empty
             self.counters.sent += len(items)
             self._send(target, items, upto)
-        self.sent_upto = upto
 
 
 def _ctx_input_selections(graph: _ctx_Graph) -> list[frozenset[str] | None]:

@@ -82,6 +82,7 @@ class _ctx_Shared:
     counting: bool  # count events per stream for --stats
     parent: int  # the parent's pid
     text: _drv_TextOutput | None  # children format their output lines as text
+    caller: int | None  # the context that runs in the parent, on the caller's thread
 
     def child_fds(self, me: int) -> set[int]:
         """The pipe ends child `me` uses: its channels' read ends, its targets' write ends,
@@ -93,8 +94,11 @@ class _ctx_Shared:
 
     def parent_fds(self) -> set[int]:
         """The pipe ends the parent uses: the ingress channels' write ends, the messages' read
-        ends."""
-        return {c[0][1] for c in self.channels} | {read for read, _ in self.messages}
+        ends, and the caller context's channels' write ends."""
+        fds = {c[0][1] for c in self.channels} | {read for read, _ in self.messages}
+        if self.caller is not None:
+            fds.update(self.channels[t][p][1] for t, p in self.graph.targets[self.caller])
+        return fds
 
     def close_all_but(self, keep: set[int]) -> None:
         """Close every pipe end but `keep`, so that a process that ends closes its pipes for
@@ -285,7 +289,7 @@ class _ctx_Parent:
     def __init__(
         self,
         shared: _ctx_Shared,
-        processes: Sequence[ForkProcess],
+        processes: Sequence[ForkProcess | None],
         make_emitter: EmitterFactory,
         options: RunOptions,
     ) -> None:
@@ -294,7 +298,7 @@ class _ctx_Parent:
         self.counters = [_ctx_Counters() for _ in processes]
         self._shared = shared
         self._processes = processes
-        self._done = [False] * len(processes)
+        self._done = [process is None for process in processes]  # None: runs in the parent
         self._make_emitter = make_emitter
         self._options = options
         self._emitters: dict[str, EmitFn] = {}
@@ -306,7 +310,7 @@ class _ctx_Parent:
     def pump(self) -> None:
         """The parent thread's loop, until every child is done or one failed."""
         poll = select.poll()
-        by_fd = {reader.fd: i for i, reader in enumerate(self._readers)}
+        by_fd = {reader.fd: i for i, reader in enumerate(self._readers) if not self._done[i]}
         for fd in by_fd:
             poll.register(fd, select.POLLIN)
         try:
@@ -386,6 +390,7 @@ class _ctx_Parent:
         """Child `i` closed its pipe (it exited): a failure unless it said it was done."""
         if not self._done[i] and self.failure is None:
             process = self._processes[i]
+            assert process is not None  # a context in the parent sends no messages
             process.join(timeout=2)
             error = f"its process ended unexpectedly (exit status {process.exitcode})"
             self.context_failed(ContextFailure(self._name(i), None, error, ""))
@@ -394,7 +399,7 @@ class _ctx_Parent:
         # The end of a child's pipe says it exited; this also covers a child whose pipe stays
         # open elsewhere (a process it started itself).
         for i, process in enumerate(self._processes):
-            if not self._done[i] and process.exitcode is not None:
+            if process is not None and not self._done[i] and process.exitcode is not None:
                 self._read(i)  # its last messages first
                 self._ended(i)
                 return
@@ -424,10 +429,11 @@ class _ctx_Parent:
     def stop_all(self) -> None:
         """Stop and reap every child; close the parent's pipes once the pump has ended."""
         self._shared.stop.set()
-        for process in self._processes:
+        children = [process for process in self._processes if process is not None]
+        for process in children:
             if process.is_alive():
                 process.terminate()
-        for process in self._processes:
+        for process in children:
             process.join(timeout=2)
         if not self._closed and self.finished.wait(2 * _ctx_POLL):
             self._closed = True  # the pump no longer reads, the ingress no longer writes
@@ -437,7 +443,8 @@ class _ctx_Parent:
     def reap(self) -> None:
         """Wait for the children, which are done and exiting."""
         for process in self._processes:
-            process.join(timeout=5)
+            if process is not None:
+                process.join(timeout=5)
         self.stop_all()
 
 
@@ -455,6 +462,14 @@ def _ctx_start_processes(
     batch_size = min(options.batch_size, options.queue_capacity)
     room = max(1, options.queue_capacity // batch_size)
     specs = graph.specs
+    caller = next(
+        (
+            i
+            for i, spec in enumerate(specs)
+            if spec.on_caller and not spec.upstream and not spec.cores
+        ),
+        None,
+    )
     shared = _ctx_Shared(
         graph,
         [[_ctx_pipe() for _ in graph.producers(i)] for i in range(len(specs))],
@@ -465,27 +480,38 @@ def _ctx_start_processes(
         instrument is not None,
         os.getpid(),
         options.text_output,
+        caller,
     )
     sys.stdout.flush()  # or the children would write the parent's buffered text again
     sys.stderr.flush()
     processes = [
-        fork.Process(
-            target=_ctx_child_main, args=(shared, i, cores[i]), name=f"vpl-context-{spec.name}"
+        (
+            None
+            if i == caller
+            else fork.Process(
+                target=_ctx_child_main, args=(shared, i, cores[i]), name=f"vpl-context-{spec.name}"
+            )
         )
         for i, spec in enumerate(specs)
     ]
     for process in processes:
-        process.daemon = True  # terminated when the parent exits
-        process.start()
+        if process is not None:
+            process.daemon = True  # terminated when the parent exits
+            process.start()
     shared.close_all_but(shared.parent_fds())
     parent = _ctx_Parent(shared, processes, make_emitter, options)
     pump = threading.Thread(target=parent.pump, name="vpl-context-output", daemon=True)
     pump.start()
-    return _ctx_parent_ends(shared, parent, pump, options)
+    return _ctx_parent_ends(shared, parent, pump, options, make_emitter, instrument)
 
 
 def _ctx_parent_ends(
-    shared: _ctx_Shared, parent: _ctx_Parent, pump: threading.Thread, options: RunOptions
+    shared: _ctx_Shared,
+    parent: _ctx_Parent,
+    pump: threading.Thread,
+    options: RunOptions,
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
 ) -> tuple[PushFn, CloseFn]:
     ingress_counters = _ctx_Counters()
     writers = [_ctx_FrameWriter(channels[0][1]) for channels in shared.channels]
@@ -502,6 +528,7 @@ def _ctx_parent_ends(
 
     ingress = _ctx_Ingress(shared.graph, send, shared.batch_size, ingress_counters)
     options.idle_hooks.append(ingress.idle)
+    caller = _ctx_run_caller(shared, parent, ingress, make_emitter, instrument, options)
     closed = False
 
     def close() -> None:
@@ -510,6 +537,15 @@ def _ctx_parent_ends(
             parent.check()
             return
         closed = True
+        if caller is not None:
+            try:
+                caller.finish()
+            except _ctx_Stopped:
+                parent.check()
+                raise
+            except BaseException as exc:
+                ingress.caller_failed(exc)
+                raise
         ingress.flush(CASCADE_END)
         while not parent.finished.wait(_ctx_POLL):
             pass
@@ -524,3 +560,107 @@ def _ctx_parent_ends(
             options.reports.append(lambda: _ctx_stats_report("process", ingress_counters, rows))
 
     return ingress.push, close
+
+
+def _ctx_run_caller(
+    shared: _ctx_Shared,
+    parent: _ctx_Parent,
+    ingress: _ctx_Ingress,
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+) -> ContextRuntime | None:
+    """Set up the context that runs in the parent, on the caller's thread (if any): its
+    streams get the input events straight from `push`, without a channel or a process."""
+    me = shared.caller
+    if me is None:
+        return None
+    graph = shared.graph
+    spec = graph.specs[me]
+    transport = _ctx_CallerTransport(shared, me, parent, ingress, make_emitter, options)
+    runtime = ContextRuntime(
+        spec.name,
+        1,
+        [graph.specs[t].name for t, _ in graph.targets[me]],
+        transport,
+        instrument,
+        shared.batch_size,
+        parent.counters[me],
+        graph.scales(me),
+    )
+
+    def failed(exc: BaseException) -> None:
+        parent.context_failed(_ctx_describe(spec.name, exc, runtime.failed_at))
+        parent.check()
+
+    ingress.caller_failed = failed
+    runtime.run_on_caller(spec.run)
+    ingress.attach_caller(me, runtime)
+    return runtime
+
+
+class _ctx_CallerTransport:
+    """The channels and output of the context that runs in the parent."""
+
+    def __init__(
+        self,
+        shared: _ctx_Shared,
+        me: int,
+        parent: _ctx_Parent,
+        ingress: _ctx_Ingress,
+        make_emitter: EmitterFactory,
+        options: RunOptions,
+    ) -> None:
+        self._shared = shared
+        self._parent = parent
+        self._ingress = ingress
+        self._outs = [
+            (_ctx_FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
+            for t, p in shared.graph.targets[me]
+        ]
+        self._counters = parent.counters[me]
+        self._make_emitter = make_emitter
+        self._options = options
+        self._lines: list[tuple[str, int, Fields]] = []
+        self._emitters: dict[str, EmitFn] = {}
+
+    def take(self, wait: bool) -> list[_ctx_Batch]:
+        raise AssertionError("a context on the caller's thread does not take batches")
+
+    def release(self, producer: int, batches: int, events: int) -> None:
+        raise AssertionError("a context on the caller's thread does not take batches")
+
+    def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
+        # The target may wait for input events the ingress still holds: send those first.
+        self._ingress.send_log()
+        writer, credit = self._outs[slot]
+        self._counters.blocked += _ctx_acquire(credit, self._parent.check)
+        self._counters.blocked += writer.write(
+            _ctx_encode_batch(items, upto), self._parent.check_writing
+        )
+
+    def emitter(self, stream: str) -> EmitFn:
+        # Lines are written with the children's, under the output lock, once per batch.
+        with self._options.output_lock:
+            self._emitters[stream] = self._make_emitter(stream)
+        lines = self._lines
+
+        def emit_buffered(_stream: str, timestamp: int, fields: Fields) -> None:
+            lines.append((stream, timestamp, fields))
+
+        return emit_buffered
+
+    def passed(self) -> None:
+        lines = self._lines
+        if lines:
+            emitters = self._emitters
+            with self._options.output_lock:
+                for stream, timestamp, fields in lines:
+                    emitters[stream](stream, timestamp, fields)
+            self._counters.lines += len(lines)
+            lines.clear()
+
+    def idle(self) -> None:
+        self.passed()
+        with self._options.output_lock:
+            self._options.flush_output()

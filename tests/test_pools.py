@@ -252,6 +252,32 @@ def test_generated_pool_programs_on_processes(program: tuple[str, list[Event]]) 
 
 
 @pytest.mark.parametrize("backend", ["thread", "process"])
+def test_a_failing_scheduler_names_its_context_and_input_position(
+    backend: str, tmp_path: Path
+) -> None:
+    # The scheduler runs in the default context: on the process backend, in the parent.
+    compiled = analyse("stream S = T .concurrent(workers: 2, key: k) .emit(v: v, k: k)", "p.vpl")
+    module = generate_module(compiled.plan).replace(
+        '            pool_key_value = f.get("k", MISSING)',
+        '            1 / (f["v"] - 3)\n            pool_key_value = f.get("k", MISSING)',
+    )
+    assert "1 / (f" in module
+    path = tmp_path / "p.py"
+    path.write_text(module)
+    events = tmp_path / "e.evt"
+    events.write_text("".join(f'T {{ v: {v}, k: "x" }}\n' for v in range(6)))
+    run = subprocess.run(
+        [sys.executable, str(path), "--backend", backend, str(events)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 4, run.stderr
+    assert "context '(default)' failed in stream 'S' at input event 4" in run.stderr
+    assert "ZeroDivisionError" in run.stderr
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
 def test_a_failing_worker_names_stream_worker_and_input_position(
     backend: str, tmp_path: Path
 ) -> None:

@@ -91,6 +91,8 @@ def _build(
                 "EngineStats (worker 2)",
             )
         )
+        workerof_EngineStats: dict[Any, int] = {}  # key -> its worker, computed once
+        findworker_EngineStats = workerof_EngineStats.get
         pool_Fahrenheit = ctx.pool_senders(
             (
                 "Fahrenheit (worker 0)",
@@ -108,9 +110,20 @@ def _build(
         # program.vpl:11:8 stream EngineStats, its pool's scheduler
 
         def stream_EngineStats(ts: int, f: Fields) -> None:
-            pool_EngineStats[jump_hash(stable_hash(f.get("truck", MISSING)), 3)](
-                "EngineStats#pool", ts, f
+            pool_key_value = f.get("truck", MISSING)
+            pool_key = (
+                pool_key_value
+                if pool_key_value.__class__ is str
+                else key_of(pool_key_value)
             )
+            worker = findworker_EngineStats(pool_key)
+            if worker is None:  # a new key: its worker, by jump consistent hash
+                if len(workerof_EngineStats) >= 65536:
+                    workerof_EngineStats.clear()  # bound the memory; a key's worker never changes
+                worker = workerof_EngineStats[pool_key] = jump_hash(
+                    stable_hash(pool_key_value), 3
+                )
+            pool_EngineStats[worker]("EngineStats#pool", ts, f)
 
         entry_EngineStats: StreamFn = stream_EngineStats
 
@@ -410,6 +423,7 @@ def _build(
             cores=(),
             routes=("Telemetry",),
             upstream=(),
+            on_caller=True,
         ),
         ContextSpec(
             "EngineStats (worker 0)",
