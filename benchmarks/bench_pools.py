@@ -3,8 +3,10 @@
     python benchmarks/bench_pools.py [--events N] [--repeat K] [--window W]
 
 The workload is CPU-heavy per event: a sliding count window of W events per sensor, over
-10,000 sensors, with stddev and the 90th percentile recomputed at every arrival, then a
-threshold filter. Rows:
+K sensors (default 10,000), with stddev and the 90th percentile recomputed at every arrival
+once a sensor's window is full, then a threshold filter. With 10,000 sensors the windows
+fill only after W events per sensor, so `--window 50 --keys 2000 --events 150000` is the
+heavier case (every event aggregates 50 values). Rows:
 (1) `workers: 2` (consistent_hash on the sensor, process backend) against `workers: 1`
     (which runs in place: a pool of one worker changes nothing); target >= 1.6;
 (2) `workers: 1` against the same program without `.concurrent`; target >= 0.9;
@@ -98,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--keys", type=int, default=10_000)
     args = parser.parse_args(argv)
     n, k = args.events, args.repeat
 
@@ -106,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         uniform, skewed = os.path.join(tmp, "uniform.jsonl"), os.path.join(tmp, "skewed.jsonl")
-        write_events(uniform, n, 10_000, 0.0)
-        write_events(skewed, n, 10_000, 0.9)
+        write_events(uniform, n, args.keys, 0.0)
+        write_events(skewed, n, args.keys, 0.9)
         process = ["--backend", "process"]
 
         plain, _ = timed(program(""), [uniform], k)

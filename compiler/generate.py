@@ -384,8 +384,9 @@ def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[l
 
 
 def _runs_on_caller(ctx: ContextPlan | None) -> bool:
-    """The default context, fed by the input alone, may run on the thread calling `push`."""
-    return ctx is not None and ctx.name == DEFAULT_CONTEXT and not ctx.upstream
+    """A context fed by the input alone and not pinned may run on the thread that calls
+    `push` (the runtime picks the first)."""
+    return ctx is not None and ctx.worker is None and not ctx.upstream and not ctx.cores
 
 
 def _part_note(group: _Group, stream: str) -> str:

@@ -60,7 +60,7 @@ class ContextSpec:
     upstream: tuple[str, ...] = ()
     pool_worker: bool = False  # a worker of a pool whose scheduler is its one upstream
     # Fed by the input only and not pinned: the backend may run it on the thread that calls
-    # `push` (the process backend does: no channel, no process between input and it).
+    # `push` (the first such context: no channel and no thread switch between input and it).
     on_caller: bool = False
 
 
@@ -503,6 +503,10 @@ class ContextRuntime:
 
     # -- run by the caller of `push` (ContextSpec.on_caller) ---------------------------------
 
+    @property
+    def transport(self) -> _ctx_Transport:
+        return self._transport
+
     def run_on_caller(self, run: Callable[["ContextRuntime"], None]) -> None:
         """Set up the context with `run`, whose `serve` then returns at once: from then on
         the ingress hands it input events (`handle`) and promises (`advance`)."""
@@ -674,9 +678,7 @@ class _ctx_Ingress:
         assert self.caller is not None
         try:
             self.caller.handle(event_type, timestamp, fields, cascade)
-        except _ctx_Stopped:
-            raise
-        except BaseException as exc:  # the caller context failed: stop, then raise
+        except BaseException as exc:  # it failed, or another did: the backend raises that
             self.caller_failed(exc)
             raise
         if len(self._log) >= self._batch_size or cascade - self.sent_upto >= self._batch_size:
@@ -714,6 +716,15 @@ class _ctx_Ingress:
                 items = empty
             self.counters.sent += len(items)
             self._send(target, items, upto)
+
+
+def _ctx_caller_index(graph: _ctx_Graph) -> int | None:
+    """The context to run on the caller's thread: the first that may (`on_caller`), fed by
+    the input alone and not pinned."""
+    for i, spec in enumerate(graph.specs):
+        if spec.on_caller and not spec.upstream and not spec.cores and not spec.pool_worker:
+            return i
+    return None
 
 
 def _ctx_input_selections(graph: _ctx_Graph) -> list[frozenset[str] | None]:

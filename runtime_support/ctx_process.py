@@ -34,6 +34,7 @@ from vpl_runtime.ctx_core import (
     ContextFailure,
     ContextRuntime,
     _ctx_Batch,
+    _ctx_caller_index,
     _ctx_Counters,
     _ctx_describe,
     _ctx_Graph,
@@ -462,14 +463,7 @@ def _ctx_start_processes(
     batch_size = min(options.batch_size, options.queue_capacity)
     room = max(1, options.queue_capacity // batch_size)
     specs = graph.specs
-    caller = next(
-        (
-            i
-            for i, spec in enumerate(specs)
-            if spec.on_caller and not spec.upstream and not spec.cores
-        ),
-        None,
-    )
+    caller = _ctx_caller_index(graph)
     shared = _ctx_Shared(
         graph,
         [[_ctx_pipe() for _ in graph.producers(i)] for i in range(len(specs))],
@@ -540,9 +534,6 @@ def _ctx_parent_ends(
         if caller is not None:
             try:
                 caller.finish()
-            except _ctx_Stopped:
-                parent.check()
-                raise
             except BaseException as exc:
                 ingress.caller_failed(exc)
                 raise
@@ -590,7 +581,8 @@ def _ctx_run_caller(
     )
 
     def failed(exc: BaseException) -> None:
-        parent.context_failed(_ctx_describe(spec.name, exc, runtime.failed_at))
+        if not isinstance(exc, _ctx_Stopped):  # else another context failed first
+            parent.context_failed(_ctx_describe(spec.name, exc, runtime.failed_at))
         parent.check()
 
     ingress.caller_failed = failed

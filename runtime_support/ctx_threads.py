@@ -9,6 +9,7 @@ from vpl_runtime.ctx_core import (
     ContextFailure,
     ContextRuntime,
     _ctx_Batch,
+    _ctx_caller_index,
     _ctx_Counters,
     _ctx_describe,
     _ctx_Graph,
@@ -232,9 +233,11 @@ def _ctx_start_threads(
     supervisor = _ctx_Supervisor(inboxes)
     counters = [_ctx_Counters() for _ in specs]
     threads = []
+    caller = _ctx_caller_index(graph)
+    runtimes = []
     for i, spec in enumerate(specs):
         targets = graph.targets[i]
-        transport = _ctx_ThreadTransport(
+        transport = (_ctx_CallerTransport if i == caller else _ctx_ThreadTransport)(
             inboxes[i], [(inboxes[t], p) for t, p in targets], counters[i], make_emitter, options
         )
         runtime = ContextRuntime(
@@ -247,6 +250,9 @@ def _ctx_start_threads(
             counters[i],
             graph.scales(i),
         )
+        runtimes.append(runtime)
+        if i == caller:
+            continue
         thread = threading.Thread(
             target=_ctx_thread_main,
             args=(spec.run, cores[i], runtime, supervisor),
@@ -264,6 +270,9 @@ def _ctx_start_threads(
             raise
 
     ingress = _ctx_Ingress(graph, send, batch_size, ingress_counters)
+    on_caller = None if caller is None else runtimes[caller]
+    if caller is not None and on_caller is not None:
+        _ctx_attach_caller(graph, caller, on_caller, ingress, supervisor)
     for thread in threads:
         thread.start()
     options.idle_hooks.append(ingress.idle)
@@ -275,6 +284,12 @@ def _ctx_start_threads(
             supervisor.check()
             return
         closed = True
+        if on_caller is not None:
+            try:
+                on_caller.finish()
+            except BaseException as exc:
+                ingress.caller_failed(exc)
+                raise
         ingress.flush(CASCADE_END)
         supervisor.wait(len(threads))
         supervisor.check()
@@ -286,3 +301,37 @@ def _ctx_start_threads(
             options.reports.append(lambda: _ctx_stats_report("thread", ingress_counters, rows))
 
     return ingress.push, close
+
+
+class _ctx_CallerTransport(_ctx_ThreadTransport):
+    """The channels of the context run on the caller's thread: before it may wait for room
+    in a channel, the ingress sends what it holds (the target may be waiting for it)."""
+
+    ingress: _ctx_Ingress | None = None
+
+    def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
+        if self.ingress is not None:
+            self.ingress.send_log()
+        super().send(slot, items, upto)
+
+
+def _ctx_attach_caller(
+    graph: _ctx_Graph,
+    index: int,
+    runtime: ContextRuntime,
+    ingress: _ctx_Ingress,
+    supervisor: _ctx_Supervisor,
+) -> None:
+    """Set up context `index` to run on the caller's thread, fed by `ingress`."""
+    transport = runtime.transport
+    assert isinstance(transport, _ctx_CallerTransport)
+    transport.ingress = ingress
+
+    def failed(exc: BaseException) -> None:
+        if not isinstance(exc, _ctx_Stopped):  # else another context failed first
+            supervisor.context_failed(runtime.name, exc, runtime.failed_at)
+        supervisor.check()
+
+    ingress.caller_failed = failed
+    runtime.run_on_caller(graph.specs[index].run)
+    ingress.attach_caller(index, runtime)

@@ -54,3 +54,21 @@ def test_quick_run_prints_every_ratio() -> None:
         )
     assert all(ratio > 0 for ratio in rows.values())
     assert re.search(r"^targets met: \d+ of \d+$", result.stdout, re.MULTILINE)
+
+
+def test_pools_benchmark_runs_and_prints_every_row() -> None:
+    """bench_pools.py on a tiny input: every ratio row and both reorder-buffer rows."""
+    script = str(ROOT / "benchmarks" / "bench_pools.py")
+    result = subprocess.run(
+        [sys.executable, script, "--events", "3000", "--repeat", "1", "--keys", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for row in (r"vs no pool \d+\.\d\d", r"speedup \d+\.\d\d", r"ordered/unordered \d+\.\d\d"):
+        assert re.search(row, out), (row, out)
+    assert len(re.findall(r"^collector reorder buffer, .* items at most$", out, re.M)) == 2

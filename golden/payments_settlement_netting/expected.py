@@ -237,6 +237,7 @@ def _build(
             cores=(),
             routes=("Settlement",),
             upstream=(),
+            on_caller=True,
         ),
         ContextSpec(
             "reporting",
