@@ -203,7 +203,8 @@ class _ctx_Graph:
         ]
         shifts = tuple(_ctx_SUB * (depth - d) for d in sent_at)
         refine = tuple(self.specs[t].pool_worker for t, _ in self.targets[i])
-        return _ctx_Scales(depth, shifts, refine)
+        no_input = not any(i in found for found in self.inputs.values())
+        return _ctx_Scales(depth, shifts, refine, no_input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,7 @@ class _ctx_Scales:
     depth: int = 0
     shifts: tuple[int, ...] = ()
     refine: tuple[bool, ...] = ()
+    no_input: bool = False  # takes no input events: the ingress never sends it anything
 
 
 def _ctx_depths(specs: Sequence[ContextSpec], index: dict[str, int]) -> tuple[int, ...]:
@@ -476,14 +478,13 @@ class ContextRuntime:
             self._routes, self._flushes, self.served = routes, order, True
             return  # the ingress runs it: `handle`, `advance`, `finish`
         pending = _ctx_Pending(self._producers, self.scales.shifts)
+        if self.scales.no_input:  # the ingress sends it nothing: its promise is moot
+            pending.upto[0] = CASCADE_END
         transport = self._transport
         counters = self.counters
         done = 0  # flushes run
+        batches: list[_ctx_Batch] = []  # none yet: a context no one feeds may finish at once
         while True:
-            batches = transport.take(False)
-            if not batches:
-                transport.idle()
-                batches = transport.take(True)
             counters.high_water = max(counters.high_water, pending.receive(batches))
             started = perf_counter()
             try:
@@ -498,6 +499,10 @@ class ContextRuntime:
             self._send_progress(progress)
             if progress == CASCADE_END:
                 break
+            batches = transport.take(False)
+            if not batches:
+                transport.idle()
+                batches = transport.take(True)
         transport.idle()
         self.served = True
 
@@ -642,8 +647,11 @@ class _ctx_Ingress:
         self._graph = graph
         self._inputs: Mapping[str, object] = graph.inputs
         self._log: list[_ctx_Item] = []
-        # (context, None when it takes every routed type, else the types it takes)
-        self._targets = list(enumerate(_ctx_input_selections(graph)))
+        # (context, None when it takes every routed type, else the types it takes); a context
+        # that takes no input events gets nothing, not even promises (see `_ctx_Scales`).
+        self._targets = [
+            (i, sel) for i, sel in enumerate(_ctx_input_selections(graph)) if sel is None or sel
+        ]
         self._send = send
         self._batch_size = batch_size
         self.caller: ContextRuntime | None = None  # a context run on the caller's thread
@@ -719,11 +727,18 @@ class _ctx_Ingress:
 
 
 def _ctx_caller_index(graph: _ctx_Graph) -> int | None:
-    """The context to run on the caller's thread: the first that may (`on_caller`), fed by
-    the input alone and not pinned."""
-    for i, spec in enumerate(graph.specs):
-        if spec.on_caller and not spec.upstream and not spec.cores and not spec.pool_worker:
-            return i
+    """The context to run on the caller's thread: one that may (`on_caller`: fed by the
+    input alone, not pinned) and that takes every input event, no other context taking any.
+    Then the ingress sends no channel anything and never waits: only the context's own
+    sends can, as from a thread of its own. (With other input-fed contexts, the one thread
+    could wait on a channel while holding the promise its consumers wait for.)"""
+    takers = {i for found in graph.inputs.values() for i in found}
+    if len(takers) != 1:
+        return None
+    (i,) = takers
+    spec = graph.specs[i]
+    if spec.on_caller and not spec.upstream and not spec.cores and not spec.pool_worker:
+        return i
     return None
 
 
@@ -734,4 +749,4 @@ def _ctx_input_selections(graph: _ctx_Graph) -> list[frozenset[str] | None]:
         for target in targets:
             taken[target].add(event_type)
     every = set(graph.inputs)
-    return [None if types == every else frozenset(types) for types in taken]
+    return [None if types and types == every else frozenset(types) for types in taken]
