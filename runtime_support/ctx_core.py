@@ -300,7 +300,7 @@ class _ctx_Pending:
                 self.ends[producer].append((total, len(items)))
             else:
                 self.empty[producer] += 1
-            self.upto[producer] = upto
+            self.upto[producer] = max(self.upto[producer], upto)  # promises only grow
         return sum(len(q) for q in self.queues)
 
     def bounds(self, next_flush: int) -> list[int]:
@@ -408,7 +408,8 @@ class ContextRuntime:
                 buffer.append((route, timestamp, fields, (cascade << _ctx_SUB) + last[1]))
                 last[1] += 1
                 if len(buffer) >= size:
-                    self._send(slot, cascade)
+                    # Later dispatches get larger ids: promise the next one's.
+                    self._send(slot, (cascade << _ctx_SUB) + last[1], refined=True)
 
             return send
 
@@ -456,13 +457,22 @@ class ContextRuntime:
 
         return write
 
-    def _send(self, slot: int, upto: int) -> None:
+    def _wire(self, slot: int, upto: int) -> int:
+        """The promise `upto` as target `slot` counts (refined for a pool worker), never
+        less than one already sent: a promise must cover every item sent before it (a
+        refined dispatch id is above its cascade's), or the merge downstream could let a
+        producer overtake one whose head it thinks may still be preceded."""
+        wire = upto << _ctx_SUB if self._refine[slot] else upto
+        return max(wire, self._sent_upto[slot])
+
+    def _send(self, slot: int, upto: int, refined: bool = False) -> None:
         buffer = self._out[slot]
         items = buffer.copy()
         buffer.clear()
         self.counters.sent += len(items)
-        self._transport.send(slot, items, upto << _ctx_SUB if self._refine[slot] else upto)
-        self._sent_upto[slot] = upto
+        wire = max(upto, self._sent_upto[slot]) if refined else self._wire(slot, upto)
+        self._transport.send(slot, items, wire)
+        self._sent_upto[slot] = wire
 
     def serve(
         self, routes: Mapping[str, StreamFn], flushes: Sequence[tuple[int, Callable[[], None]]]
@@ -571,7 +581,7 @@ class ContextRuntime:
         # Every target learns the new promise; a batch that would repeat the last one, with
         # no items, tells it nothing and is not sent.
         for slot, buffer in enumerate(self._out):
-            if buffer or progress != self._sent_upto[slot]:
+            if buffer or self._wire(slot, progress) != self._sent_upto[slot]:
                 self._send(slot, progress)
 
     def _process(

@@ -568,7 +568,7 @@ def _ctx_run_caller(
         return None
     graph = shared.graph
     spec = graph.specs[me]
-    transport = _ctx_CallerTransport(shared, me, parent, ingress, make_emitter, options)
+    transport = _ctx_CallerProcessTransport(shared, me, parent, ingress, make_emitter, options)
     runtime = ContextRuntime(
         spec.name,
         1,
@@ -591,7 +591,7 @@ def _ctx_run_caller(
     return runtime
 
 
-class _ctx_CallerTransport:
+class _ctx_CallerProcessTransport:
     """The channels and output of the context that runs in the parent."""
 
     def __init__(

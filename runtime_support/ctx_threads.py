@@ -237,7 +237,7 @@ def _ctx_start_threads(
     runtimes = []
     for i, spec in enumerate(specs):
         targets = graph.targets[i]
-        transport = (_ctx_CallerTransport if i == caller else _ctx_ThreadTransport)(
+        transport = (_ctx_CallerThreadTransport if i == caller else _ctx_ThreadTransport)(
             inboxes[i], [(inboxes[t], p) for t, p in targets], counters[i], make_emitter, options
         )
         runtime = ContextRuntime(
@@ -303,7 +303,7 @@ def _ctx_start_threads(
     return ingress.push, close
 
 
-class _ctx_CallerTransport(_ctx_ThreadTransport):
+class _ctx_CallerThreadTransport(_ctx_ThreadTransport):
     """The channels of the context run on the caller's thread: before it may wait for room
     in a channel, the ingress sends what it holds (the target may be waiting for it)."""
 
@@ -324,7 +324,7 @@ def _ctx_attach_caller(
 ) -> None:
     """Set up context `index` to run on the caller's thread, fed by `ingress`."""
     transport = runtime.transport
-    assert isinstance(transport, _ctx_CallerTransport)
+    assert isinstance(transport, _ctx_CallerThreadTransport)
     transport.ingress = ingress
 
     def failed(exc: BaseException) -> None:
