@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol, TypeAlias
 
-from vpl_runtime.driver import EmitFn, Fields, Instrument, StreamFn
+from vpl_runtime.driver import EmitFn, EmitterFactory, Fields, Instrument, RunOptions, StreamFn
 
 FLUSH_BASE = 1 << 62  # cascade id of the end-of-input flush at global position 0
 # Flush k is FLUSH_BASE << k: each flush's ids are more than all ids before it, so a pool
@@ -271,6 +271,53 @@ class _ctx_Transport(Protocol):
 
     def idle(self) -> None:
         """Nothing to do: about to block waiting for input."""
+
+
+class _ctx_BufferedOutput:
+    """A context's output lines: buffered, written once per processing pass under the output
+    lock, flushed before the context waits (both backends' in-process contexts use it)."""
+
+    def __init__(
+        self, counters: _ctx_Counters, make_emitter: EmitterFactory, options: RunOptions
+    ) -> None:
+        self._counters = counters
+        self._make_emitter = make_emitter
+        self._lock = options.output_lock
+        self._flush_output = options.flush_output
+        self._flushed_lines = 0
+        self._emitters: dict[str, EmitFn] = {}
+        self._lines: list[tuple[str, int, Fields]] = []
+
+    def emitter(self, stream: str) -> EmitFn:
+        # Lines are buffered per context and written once per processing pass under the
+        # output lock: a lock taken per line made the contexts queue on it (a convoy with
+        # the GIL) and cost more than the work itself.
+        with self._lock:
+            self._emitters[stream] = self._make_emitter(stream)
+        lines = self._lines
+        name = stream
+
+        def emit_buffered(_stream: str, timestamp: int, fields: Fields) -> None:
+            lines.append((name, timestamp, fields))
+
+        return emit_buffered
+
+    def passed(self) -> None:
+        lines = self._lines
+        if lines:
+            emitters = self._emitters
+            with self._lock:
+                for stream, timestamp, fields in lines:
+                    emitters[stream](stream, timestamp, fields)
+            self._counters.lines += len(lines)
+            lines.clear()
+
+    def idle(self) -> None:
+        # Live input: what this context wrote must reach the reader before it waits.
+        if self._counters.lines != self._flushed_lines:
+            self._flushed_lines = self._counters.lines
+            with self._lock:
+                self._flush_output()
 
 
 class _ctx_Pending:
@@ -712,6 +759,8 @@ class _ctx_Ingress:
         """Send partial batches, so that sparse live input is not stuck in a buffer."""
         if self.next_id != self.sent_upto or self._partial:
             self.flush(self.next_id)
+        if self.caller is not None:  # its lines must reach the reader before it waits
+            self.caller.transport.idle()
 
     def flush(self, upto: int) -> None:
         """Send every context a batch (maybe empty) with `upto`."""

@@ -34,6 +34,7 @@ from vpl_runtime.ctx_core import (
     ContextFailure,
     ContextRuntime,
     _ctx_Batch,
+    _ctx_BufferedOutput,
     _ctx_caller_index,
     _ctx_Counters,
     _ctx_describe,
@@ -591,7 +592,7 @@ def _ctx_run_caller(
     return runtime
 
 
-class _ctx_CallerProcessTransport:
+class _ctx_CallerProcessTransport(_ctx_BufferedOutput):
     """The channels and output of the context that runs in the parent."""
 
     def __init__(
@@ -603,6 +604,7 @@ class _ctx_CallerProcessTransport:
         make_emitter: EmitterFactory,
         options: RunOptions,
     ) -> None:
+        super().__init__(parent.counters[me], make_emitter, options)
         self._shared = shared
         self._parent = parent
         self._ingress = ingress
@@ -610,11 +612,6 @@ class _ctx_CallerProcessTransport:
             (_ctx_FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
             for t, p in shared.graph.targets[me]
         ]
-        self._counters = parent.counters[me]
-        self._make_emitter = make_emitter
-        self._options = options
-        self._lines: list[tuple[str, int, Fields]] = []
-        self._emitters: dict[str, EmitFn] = {}
 
     def take(self, wait: bool) -> list[_ctx_Batch]:
         raise AssertionError("a context on the caller's thread does not take batches")
@@ -630,29 +627,3 @@ class _ctx_CallerProcessTransport:
         self._counters.blocked += writer.write(
             _ctx_encode_batch(items, upto), self._parent.check_writing
         )
-
-    def emitter(self, stream: str) -> EmitFn:
-        # Lines are written with the children's, under the output lock, once per batch.
-        with self._options.output_lock:
-            self._emitters[stream] = self._make_emitter(stream)
-        lines = self._lines
-
-        def emit_buffered(_stream: str, timestamp: int, fields: Fields) -> None:
-            lines.append((stream, timestamp, fields))
-
-        return emit_buffered
-
-    def passed(self) -> None:
-        lines = self._lines
-        if lines:
-            emitters = self._emitters
-            with self._options.output_lock:
-                for stream, timestamp, fields in lines:
-                    emitters[stream](stream, timestamp, fields)
-            self._counters.lines += len(lines)
-            lines.clear()
-
-    def idle(self) -> None:
-        self.passed()
-        with self._options.output_lock:
-            self._options.flush_output()

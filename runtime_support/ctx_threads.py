@@ -9,6 +9,7 @@ from vpl_runtime.ctx_core import (
     ContextFailure,
     ContextRuntime,
     _ctx_Batch,
+    _ctx_BufferedOutput,
     _ctx_caller_index,
     _ctx_Counters,
     _ctx_describe,
@@ -21,9 +22,7 @@ from vpl_runtime.ctx_core import (
 from vpl_runtime.ctx_support import _ctx_pin, _ctx_stats_report
 from vpl_runtime.driver import (
     CloseFn,
-    EmitFn,
     EmitterFactory,
-    Fields,
     Instrument,
     PushFn,
     RunOptions,
@@ -96,7 +95,7 @@ class _ctx_Inbox:
             self._room.notify_all()
 
 
-class _ctx_ThreadTransport:
+class _ctx_ThreadTransport(_ctx_BufferedOutput):
     """A context thread's channels and output: emitters write whole lines under the lock."""
 
     def __init__(
@@ -107,15 +106,9 @@ class _ctx_ThreadTransport:
         make_emitter: EmitterFactory,
         options: RunOptions,
     ) -> None:
+        super().__init__(counters, make_emitter, options)
         self._inbox = inbox
         self._outboxes = outboxes
-        self._counters = counters
-        self._make_emitter = make_emitter
-        self._lock = options.output_lock
-        self._flush_output = options.flush_output
-        self._flushed_lines = 0
-        self._emitters: dict[str, EmitFn] = {}
-        self._lines: list[tuple[str, int, Fields]] = []
 
     def take(self, wait: bool) -> list[_ctx_Batch]:
         return self._inbox.take(wait)
@@ -126,38 +119,6 @@ class _ctx_ThreadTransport:
     def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
         box, producer = self._outboxes[slot]
         self._counters.blocked += box.put(producer, items, upto)
-
-    def emitter(self, stream: str) -> EmitFn:
-        # Lines are buffered per context and written once per processing pass under the
-        # output lock: a lock taken per line made the contexts queue on it (a convoy with
-        # the GIL) and cost more than the work itself.
-        with self._lock:
-            self._emitters[stream] = self._make_emitter(stream)
-        lines = self._lines
-        name = stream
-
-        def emit_buffered(_stream: str, timestamp: int, fields: Fields) -> None:
-            lines.append((name, timestamp, fields))
-
-        return emit_buffered
-
-    def passed(self) -> None:
-        lines = self._lines
-        if lines:
-            emitters = self._emitters
-            with self._lock:
-                for stream, timestamp, fields in lines:
-                    emitters[stream](stream, timestamp, fields)
-            self._counters.lines += len(lines)
-            lines.clear()
-
-    def idle(self) -> None:
-        # Live input: what this context wrote must reach the reader before it waits.
-        if self._counters.lines != self._flushed_lines:
-            self._flushed_lines = self._counters.lines
-            with self._lock:
-                self._flush_output()
-
 
 class _ctx_Supervisor:
     """Watches the contexts of one pipeline: counts those done, decides what a failure does."""
