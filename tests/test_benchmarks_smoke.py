@@ -72,3 +72,22 @@ def test_pools_benchmark_runs_and_prints_every_row() -> None:
     for row in (r"vs no pool \d+\.\d\d", r"speedup \d+\.\d\d", r"ratio \d+\.\d\d"):
         assert re.search(row, out), (row, out)
     assert len(re.findall(r"^collector reorder buffer, .* items at most$", out, re.M)) == 2
+
+
+def test_memory_benchmark_prints_a_row_per_case() -> None:
+    """bench_memory.py on a few keys: one row of positive bytes per key for every case."""
+    script = str(ROOT / "benchmarks" / "bench_memory.py")
+    result = subprocess.run(
+        [sys.executable, script, "--keys", "2000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    cases = ("count", "sliding count", "tumbling time", "tumbling, count()", "sliding time")
+    for case in (*cases, "session", "distinct(k)"):
+        match = re.search(rf"^{re.escape(case)} +(\d+) +(\d+) +(-?\d+)$", result.stdout, re.M)
+        assert match, (case, result.stdout)
+        assert int(match[1]) > 0 and int(match[2]) >= int(match[1])
