@@ -27,6 +27,8 @@ _NUMERIC = {
 }
 # Functions that need the count of numeric values of their argument.
 _COUNTED = {AggFunc.AVG, AggFunc.MIN, AggFunc.MAX, AggFunc.STDDEV}
+# Functions whose state is the running sum of the numeric values of their argument.
+_SUMMED = {AggFunc.SUM, AggFunc.AVG}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Accumulator:
     call: model.AggCall
     slot: str  # attribute name of its state
     arg_index: int  # which argument group feeds it (0: none)
+    shared: bool = False  # reads another accumulator's slot (avg and sum of one argument)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,23 @@ class AggregateCode:
         arg_index = 0
         if call.arg is not None and call.func is not AggFunc.COUNT:
             arg_index = self._group(call)
+        summed = self._running_sum(call, arg_index)
+        if summed is not None:
+            # sum(x) and avg(x) keep the same running sum: one slot, one addition per event
+            # (less state per partition key, see benchmarks/bench_memory.py).
+            self.accumulators[key] = Accumulator(call, summed, arg_index, shared=True)
+            return
         slot = f"{call.func.value.replace('_', '')}{len(self.accumulators) + 1}"
         self.accumulators[key] = Accumulator(call, slot, arg_index)
+
+    def _running_sum(self, call: model.AggCall, arg_index: int) -> str | None:
+        """The slot of an earlier sum or avg of the same argument, for a sum or avg call."""
+        if call.func not in _SUMMED:
+            return None
+        for acc in self.accumulators.values():
+            if acc.call.func in _SUMMED and acc.arg_index == arg_index and not acc.shared:
+                return acc.slot
+        return None
 
     def _group(self, call: model.AggCall) -> int:
         assert call.arg is not None
@@ -115,7 +133,8 @@ class AggregateCode:
             if group.keeps_values:
                 slots.append(Slot(f"values{group.index}", "list[Any]", "[]", f"numbers of {arg}"))
         for acc in self.accumulators.values():
-            slots.extend(_slots_of(acc))
+            if not acc.shared:
+                slots.extend(_slots_of(acc))
         return slots
 
     # -- per-event update ----------------------------------------------------------------
@@ -133,7 +152,7 @@ class AggregateCode:
         accs = [a for a in self.accumulators.values() if a.arg_index == group.index]
         code = compiler.subject(group.expr) if group.numeric_only else compiler.value(group.expr)
         lines = [f"{value} = {code}"]
-        numeric = [a for a in accs if a.call.func in _NUMERIC]
+        numeric = [a for a in accs if a.call.func in _NUMERIC and not a.shared]
         if numeric:
             compiler.uses.add("NUMERIC")
             lines.append(f"if {value}.__class__ in NUMERIC and {value} == {value}:")
