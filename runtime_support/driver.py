@@ -23,7 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeAlias
 
-from vpl_runtime.evt import EvtInputError, _evt_find_orjson, parse_event_line
+from vpl_runtime.evt import (
+    EvtInputError,
+    _evt_DEEP_TEXT,
+    _evt_find_orjson,
+    _evt_has_long_number,
+    _evt_maybe_too_deep,
+    parse_event_line,
+)
 from vpl_runtime.output import json_line_emitter
 
 Fields: TypeAlias = dict[str, Any]
@@ -454,14 +461,16 @@ class _drv_Reader:
             hook()
 
     def _block(self, block: bytes) -> None:
+        # One scan of the block for ints that may be outside i64 spares one test per line.
+        scan = _evt_has_long_number(block)
         try:
             text = block.decode()
         except UnicodeDecodeError:
-            self._block_by_line(block)
+            self._block_by_line(block, scan)
             return
-        self._lines(text.split("\n"))
+        self._lines(text.split("\n"), scan)
 
-    def _block_by_line(self, block: bytes) -> None:
+    def _block_by_line(self, block: bytes, scan: bool) -> None:
         for raw in block.split(b"\n"):
             try:
                 line = raw.decode()
@@ -469,23 +478,26 @@ class _drv_Reader:
                 self.lineno += 1
                 self._reject(raw, self.lineno, f"invalid UTF-8 (byte {exc.start + 1} of the line)")
                 continue
-            self._lines((line,))
+            self._lines((line,), scan)
 
-    def _lines(self, lines: Sequence[str]) -> None:
+    def _lines(self, lines: Sequence[str], scan: bool) -> None:
+        """Process `lines`; `scan`: they may hold 19 digits in a row (see parse_event_line)."""
         # The hot loop: everything it uses is a local.
         parse = parse_event_line
         push = self.push
         batch = self.batch
         lineno = self.lineno
         processed = 0
-        fast = _drv_FAST_LOADS
+        # orjson would keep an int beyond i64 an int: such lines take the general path.
+        fast = None if scan else _drv_FAST_LOADS
+        deep_text, maybe_deep = _evt_DEEP_TEXT, _evt_maybe_too_deep
         try:
             for line in lines:
                 lineno += 1
                 if fast is not None and line[:1] == "{":
                     # With orjson, the common JSON line goes straight to push; anything
-                    # unusual (a non-int timestamp, "data", a bad line...) takes the general
-                    # path below, which decides and reports.
+                    # unusual (a non-int timestamp, "data", deep nesting, a bad line...) takes
+                    # the general path below, which decides and reports.
                     try:
                         obj = fast(line)
                         event_type, ts, fields = obj["event_type"], obj["timestamp"], obj["fields"]
@@ -495,6 +507,7 @@ class _drv_Reader:
                             and type(ts) is int
                             and -_DRV_I64 <= ts < _DRV_I64
                             and type(fields) is dict
+                            and (len(line) < deep_text or not maybe_deep(line))
                         )
                     except Exception:
                         usual = False
@@ -503,7 +516,7 @@ class _drv_Reader:
                         push(event_type, ts, fields)
                         continue
                 try:
-                    parsed = parse(line, batch)
+                    parsed = parse(line, batch, scan)
                 except EvtInputError as exc:
                     self._reject(line.encode(), lineno, str(exc))
                     continue
