@@ -5,25 +5,37 @@ receives the emitter factory, an instrument hook for `--stats` and the `RunOptio
 backend, channel sizes, idle hooks), and returns the pipeline's `push` and `close` functions;
 everything about files, lines, errors and exit statuses is here.
 
-Exit statuses: 0 all lines valid, 3 some lines rejected (D20), 2 usage error, 1 an input
-could not be read, 4 the pipeline raised, 130 interrupted (Ctrl-C). A closed stdout (for
+Exit statuses: 0 all lines valid, 3 some lines rejected (D20), 2 usage error (also an
+--output or --dead-letter that cannot be opened, is an input, or is the other one), 1 an input
+could not be read, 4 the pipeline raised, 5 an output could not be written (disk full, I/O
+error), 130 interrupted (Ctrl-C; more presses are ignored while it stops). Every run that got
+past the command line ends with the summary, whatever stopped it. A closed stdout (for
 example `| head`) ends the run quietly with status 0: the reader has what it wanted, and a
 traceback or a failure status there would only be noise.
 """
 
 import argparse
 import contextlib
+import io
 import os
+import signal
 import stat
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeAlias
 
-from vpl_runtime.evt import EvtInputError, _evt_find_orjson, parse_event_line
+from vpl_runtime.evt import (
+    EvtInputError,
+    _evt_DEEP_TEXT,
+    _evt_find_orjson,
+    _evt_has_long_number,
+    _evt_maybe_too_deep,
+    parse_event_line,
+)
 from vpl_runtime.output import json_line_emitter
 
 Fields: TypeAlias = dict[str, Any]
@@ -94,6 +106,11 @@ _drv_FAST_LOADS = _evt_find_orjson()
 _drv_WRITE_BUFFER = 1 << 16
 _drv_BOM = b"\xef\xbb\xbf"
 _drv_STDIN_NAME = "<stdin>"
+# Exit statuses besides 0 and 3 (D20) and 2 (argparse's usage errors).
+_DRV_UNREADABLE = 1
+_DRV_FAILED = 4
+_DRV_UNWRITABLE = 5
+_DRV_INTERRUPTED = 130
 
 
 def run_module(build: BuildFn, argv: Sequence[str] | None = None, *, program: str) -> int:
@@ -102,15 +119,46 @@ def run_module(build: BuildFn, argv: Sequence[str] | None = None, *, program: st
     `argv` excludes the program name (default `sys.argv[1:]`); `program` names the VPL source
     in `--help`.
     """
+    with _drv_sigint_once():
+        try:
+            options = _drv_parse_args(argv, program)
+            files = _drv_Files.open(options)
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        except KeyboardInterrupt:
+            return _DRV_INTERRUPTED
+        try:
+            return _drv_run(build, options, files)
+        except KeyboardInterrupt:  # in the very last moments of the run
+            return _DRV_INTERRUPTED
+        finally:
+            files.close()
+
+
+@contextlib.contextmanager
+def _drv_sigint_once() -> Iterator[None]:
+    """The first Ctrl-C stops the run cleanly (KeyboardInterrupt: output flushed, summary,
+    exit 130); from then on SIGINT is ignored, so that pressing again (or the terminal sending
+    it to the whole process group) cannot break that stop with a traceback from wherever it
+    lands (a lock, a thread's shutdown, a poll). Only the main thread's default handler is
+    replaced; it is put back unless a Ctrl-C came."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first_interrupt)
     try:
-        options = _drv_parse_args(argv, program)
-        files = _drv_Files.open(options)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    try:
-        return _drv_run(build, options, files)
+        yield
     finally:
-        files.close()
+        if signal.getsignal(signal.SIGINT) is first_interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,8 +195,14 @@ def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
         description=f"Run the VPL program {program} over events in .evt or JSON Lines format.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="input file, '-' for stdin")
-    parser.add_argument("--dead-letter", metavar="PATH", help="append rejected lines to PATH")
-    parser.add_argument("--output", metavar="PATH", help="write output lines to PATH")
+    parser.add_argument(
+        "--dead-letter",
+        metavar="PATH",
+        help="write rejected lines to PATH (emptied first; not an input, not the --output)",
+    )
+    parser.add_argument(
+        "--output", metavar="PATH", help="write output lines to PATH (emptied first; not an input)"
+    )
     parser.add_argument("--stats", action="store_true", help="print per-stream counts at exit")
     parser.add_argument(
         "--backend",
@@ -172,8 +226,8 @@ def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
     )
     args = parser.parse_args(argv)
     inputs = tuple(args.inputs) or ("-",)
-    for path in inputs:
-        _drv_check_input(parser, path)
+    files = [found for path in inputs if (found := _drv_check_input(parser, path)) is not None]
+    _drv_check_outputs(parser, files, args.output, args.dead_letter)
     return _drv_Options(
         inputs,
         args.dead_letter,
@@ -187,39 +241,130 @@ def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
     )
 
 
-def _drv_check_input(parser: argparse.ArgumentParser, path: str) -> None:
+def _drv_check_input(
+    parser: argparse.ArgumentParser, path: str
+) -> tuple[str, os.stat_result] | None:
+    """The input's name and status if it is a regular file (stdin too), else None."""
     # Fail before the pipeline starts rather than after it processed half of the inputs; a
     # file that disappears later is still handled by the read loop.
     if path == "-":
-        return
+        try:
+            found = os.fstat(sys.stdin.fileno())
+        except (AttributeError, OSError, ValueError):  # closed, or replaced by a non-file
+            return None
+        return (_drv_STDIN_NAME, found) if stat.S_ISREG(found.st_mode) else None
     try:
-        mode = os.stat(path).st_mode
+        found = os.stat(path)
     except OSError as exc:
         parser.error(f"cannot read input '{path}': {exc.strerror}")
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(found.st_mode):
         parser.error(f"cannot read input '{path}': is a directory")
+    return (path, found) if stat.S_ISREG(found.st_mode) else None
+
+
+def _drv_check_outputs(
+    parser: argparse.ArgumentParser,
+    inputs: list[tuple[str, os.stat_result]],
+    output: str | None,
+    dead_letter: str | None,
+) -> None:
+    """Refuse an --output or --dead-letter that is an input, or both the same file (§1.5):
+    opening it for writing would empty it, silently. Only regular files count (the same
+    file under any name: symlinks, hard links, other spellings); /dev/null twice is fine."""
+    named = [(o, p) for o, p in (("--output", output), ("--dead-letter", dead_letter)) if p]
+    for option, path in named:
+        found = _drv_regular_file(path)
+        for name, input_status in inputs:
+            if found is not None and os.path.samestat(found, input_status):
+                parser.error(f"{option} '{path}' is the input '{name}' (it would be emptied)")
+    if output is not None and dead_letter is not None:
+        out, dead = _drv_regular_file(output), _drv_regular_file(dead_letter)
+        if out is not None and dead is not None:
+            same = os.path.samestat(out, dead)
+        else:  # a file not created yet: the same path once symlinks are resolved?
+            same = not os.path.exists(output)
+            same = same and os.path.realpath(output) == os.path.realpath(dead_letter)
+        if same:
+            parser.error(f"--output and --dead-letter are the same file '{output}'")
+
+
+def _drv_regular_file(path: str) -> os.stat_result | None:
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):  # missing, or a name the OS refuses: open() will tell
+        return None
+    return found if stat.S_ISREG(found.st_mode) else None
+
+
+class _drv_RawFile(io.FileIO):
+    """The file under an output's buffers. A failed write (disk full, I/O error, closed pipe)
+    is kept with the file's name: wherever it then surfaces (in a stream's emit, in another
+    context, at a flush), the driver reports it as the environment's, not the pipeline's. The
+    buffers call `write` once per 64 KiB, so this costs nothing per line."""
+
+    def __init__(self, fd: int, label: str, closefd: bool = True) -> None:
+        super().__init__(fd, "wb", closefd=closefd)
+        self.label = label
+        self.error: OSError | None = None
+
+    def write(self, data: Any, /) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            if self.error is None:
+                self.error = exc
+            raise
 
 
 class _drv_Files:
     """The output stream and the dead-letter file, opened once for the run."""
 
-    def __init__(self, out: IO[str], own_out: bool, dead: IO[bytes] | None) -> None:
+    def __init__(
+        self, out: IO[str], own_out: bool, dead: IO[bytes] | None, raws: list[_drv_RawFile]
+    ) -> None:
         self.out = out
         self.own_out = own_out
         self.dead = dead
+        self.raws = raws
         # Context threads write output lines under this lock; flushing takes it too.
         self.lock = threading.Lock()
 
     @classmethod
     def open(cls, options: _drv_Options) -> "_drv_Files":
+        """Open --output (else stdout) and --dead-letter, emptied; a path that cannot be
+        opened is a usage error, and then neither file has been emptied."""
+        fds: list[int] = []
         try:
-            # Opened for the whole run and closed by close(): no `with` block fits.
-            dead = None if options.dead_letter is None else open(options.dead_letter, "wb")  # noqa: SIM115
-            if options.output is not None:
-                return cls(_drv_open_text(options.output), True, dead)
-            return cls(*_drv_open_stdout(), dead)
+            for option, path in (
+                ("--output", options.output),
+                ("--dead-letter", options.dead_letter),
+            ):
+                if path is not None:
+                    fds.append(_drv_open_for_writing(option, path))
         except OSError as exc:
-            options.parser.error(f"cannot open '{exc.filename}': {exc.strerror}")
+            for fd in fds:
+                os.close(fd)
+            options.parser.error(str(exc))
+        for fd in fds:
+            _drv_empty(fd)
+        raws = [_drv_RawFile(fd, path) for fd, path in zip(fds, _drv_paths(options), strict=True)]
+        dead = None if options.dead_letter is None else io.BufferedWriter(raws[-1])
+        if options.output is not None:
+            return cls(_drv_text(raws[0]), True, dead, raws)
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
+            return cls(sys.stdout, False, dead, raws)
+        sys.stdout.flush()
+        stdout = _drv_RawFile(fd, "standard output", closefd=False)
+        return cls(_drv_text(stdout), True, dead, [stdout, *raws])
+
+    def write_error(self) -> tuple[str, OSError] | None:
+        """The first failed write to an output, with the output's name, if any."""
+        for raw in self.raws:
+            if raw.error is not None:
+                return raw.label, raw.error
+        return None
 
     def flush(self, patient: bool = True) -> None:
         # Not patient after a failure or Ctrl-C: a context thread may be stuck in a write.
@@ -239,27 +384,35 @@ class _drv_Files:
                     stream.close()
 
 
-def _drv_open_text(path: str | int) -> IO[str]:
+def _drv_paths(options: _drv_Options) -> list[str]:
+    return [path for path in (options.output, options.dead_letter) if path is not None]
+
+
+def _drv_open_for_writing(option: str, path: str) -> int:
+    # Not truncated yet: if the other file cannot be opened, neither has lost its content.
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise OSError(f"cannot write {option} '{path}': {exc.strerror}") from None
+
+
+def _drv_empty(fd: int) -> None:
+    # A regular file is emptied (as §1.5 says: "created empty, or truncated"); a device or a
+    # pipe cannot be, and needs not.
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.ftruncate(fd, 0)
+
+
+def _drv_text(raw: _drv_RawFile) -> IO[str]:
+    # As open(path, "w", buffering=64 KiB) would build it, over the error-keeping raw file.
     # backslashreplace turns a lone surrogate (valid in JSON input strings) into "\udXXX",
     # which is exactly its JSON escape, instead of failing the write.
-    return open(
-        path,
-        "w",
+    return io.TextIOWrapper(
+        io.BufferedWriter(raw, _drv_WRITE_BUFFER),
         encoding="utf-8",
         errors="backslashreplace",
         newline="\n",
-        buffering=_drv_WRITE_BUFFER,
-        closefd=not isinstance(path, int),
     )
-
-
-def _drv_open_stdout() -> tuple[IO[str], bool]:
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
-        return sys.stdout, False
-    sys.stdout.flush()
-    return _drv_open_text(fd), True
 
 
 def _drv_silence_stdout() -> None:
@@ -313,24 +466,44 @@ def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
         stage = "close"
         close()
         files.flush()
-    except BrokenPipeError:
-        _drv_silence_stdout()
-        return 0
     except KeyboardInterrupt:
         _drv_flush_quietly(files)
-        _drv_summary(reader, stats, started, run_options)
-        return 130
+        status = _DRV_INTERRUPTED
     except _drv_InputError as exc:
         _drv_flush_quietly(files)
         sys.stderr.write(f"{exc}\n")
-        _drv_summary(reader, stats, started, run_options)
-        return 1
+        status = _DRV_UNREADABLE
     except Exception as exc:
         _drv_flush_quietly(files)
-        _drv_report_failure(exc, _drv_where(reader, stage, options, exc), stage)
-        return 4
+        failed = _drv_failed(exc, files, _drv_where(reader, stage, options, exc), stage)
+        if failed is None:  # a closed pipe: the reader has what it wanted
+            return 0
+        status = failed
+    else:
+        status = 0 if reader.rejected == 0 else 3
+    # Whatever stopped the run, what was read and processed until then is accounted for.
     _drv_summary(reader, stats, started, run_options)
-    return 0 if reader.rejected == 0 else 3
+    return status
+
+
+def _drv_failed(exc: Exception, files: _drv_Files, where: str, stage: str) -> int | None:
+    """Report a run stopped by `exc`; its exit status, or None for a closed output pipe.
+
+    A failed write to an output is the environment's doing (a full disk, an I/O error), not
+    the pipeline's, wherever it surfaced: in an emit, in another context, at a flush.
+    """
+    error = files.write_error()
+    if error is None and isinstance(exc, BrokenPipeError):  # e.g. raised again from a context
+        error = ("standard output", exc)
+    if error is None:
+        _drv_report_failure(exc, where, stage)
+        return _DRV_FAILED
+    label, os_error = error
+    if isinstance(os_error, BrokenPipeError):
+        _drv_silence_stdout()
+        return None
+    sys.stderr.write(f"error: cannot write to {label}: {os_error.strerror or os_error}\n")
+    return _DRV_UNWRITABLE
 
 
 _drv_STAGE_TEXT = {"setup": " during setup", "input": "", "close": " at end of input"}
@@ -454,14 +627,16 @@ class _drv_Reader:
             hook()
 
     def _block(self, block: bytes) -> None:
+        # One scan of the block for ints that may be outside i64 spares one test per line.
+        scan = _evt_has_long_number(block)
         try:
             text = block.decode()
         except UnicodeDecodeError:
-            self._block_by_line(block)
+            self._block_by_line(block, scan)
             return
-        self._lines(text.split("\n"))
+        self._lines(text.split("\n"), scan)
 
-    def _block_by_line(self, block: bytes) -> None:
+    def _block_by_line(self, block: bytes, scan: bool) -> None:
         for raw in block.split(b"\n"):
             try:
                 line = raw.decode()
@@ -469,23 +644,26 @@ class _drv_Reader:
                 self.lineno += 1
                 self._reject(raw, self.lineno, f"invalid UTF-8 (byte {exc.start + 1} of the line)")
                 continue
-            self._lines((line,))
+            self._lines((line,), scan)
 
-    def _lines(self, lines: Sequence[str]) -> None:
+    def _lines(self, lines: Sequence[str], scan: bool) -> None:
+        """Process `lines`; `scan`: they may hold 19 digits in a row (see parse_event_line)."""
         # The hot loop: everything it uses is a local.
         parse = parse_event_line
         push = self.push
         batch = self.batch
         lineno = self.lineno
         processed = 0
-        fast = _drv_FAST_LOADS
+        # orjson would keep an int beyond i64 an int: such lines take the general path.
+        fast = None if scan else _drv_FAST_LOADS
+        deep_text, maybe_deep = _evt_DEEP_TEXT, _evt_maybe_too_deep
         try:
             for line in lines:
                 lineno += 1
                 if fast is not None and line[:1] == "{":
                     # With orjson, the common JSON line goes straight to push; anything
-                    # unusual (a non-int timestamp, "data", a bad line...) takes the general
-                    # path below, which decides and reports.
+                    # unusual (a non-int timestamp, "data", deep nesting, a bad line...) takes
+                    # the general path below, which decides and reports.
                     try:
                         obj = fast(line)
                         event_type, ts, fields = obj["event_type"], obj["timestamp"], obj["fields"]
@@ -495,6 +673,7 @@ class _drv_Reader:
                             and type(ts) is int
                             and -_DRV_I64 <= ts < _DRV_I64
                             and type(fields) is dict
+                            and (len(line) < deep_text or not maybe_deep(line))
                         )
                     except Exception:
                         usual = False
@@ -503,7 +682,7 @@ class _drv_Reader:
                         push(event_type, ts, fields)
                         continue
                 try:
-                    parsed = parse(line, batch)
+                    parsed = parse(line, batch, scan)
                 except EvtInputError as exc:
                     self._reject(line.encode(), lineno, str(exc))
                     continue

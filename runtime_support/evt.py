@@ -37,24 +37,26 @@ ParsedEvent: TypeAlias = tuple[str, int, dict[str, Any]]
 ParsedLine: TypeAlias = ParsedEvent | BatchLine | None
 
 
-def parse_event_line(line: str, batch_time: int) -> ParsedLine:
+def parse_event_line(line: str, batch_time: int, scan: bool = True) -> ParsedLine:
     """Classify one input line (with or without its line terminator).
 
     Returns None for an ignored line, a `BatchLine` for `BATCH <n>`, or the event as
     `(event_type, timestamp, fields)`, where the timestamp follows DECISION D9: the `@` prefix,
-    else a JSON line's own integer `timestamp`, else `batch_time`.
+    else a JSON line's own `timestamp` (§1.2), else `batch_time`.
     Raises `EvtInputError` for a line that must be rejected.
+    `scan=False` promises that the line has no 19 digits in a row (the caller ran
+    `_evt_has_long_number` over a block of lines), which spares the per-line test.
     """
     s = line.strip()
     if not s:
         return None
     c = s[0]
     if c == "{":
-        return _evt_json_event(s, None, batch_time)
+        return _evt_json_event(s, None, batch_time, scan)
     if c == "#" or (c == "/" and s[1:2] == "/"):
         return None
     if c == "@":
-        return _evt_timed_event(s, batch_time)
+        return _evt_timed_event(s, batch_time, scan)
     if c == "B" and s.startswith("BATCH") and (len(s) == 5 or s[5].isspace()):
         return BatchLine(_evt_batch_time(s))
     return _evt_text_event(s, batch_time)
@@ -114,7 +116,7 @@ def _evt_timing_ms(prefix: str) -> int:
     return value
 
 
-def _evt_timed_event(s: str, batch_time: int) -> ParsedEvent:
+def _evt_timed_event(s: str, batch_time: int, scan: bool) -> ParsedEvent:
     if s[1:2].isspace() or len(s) == 1:
         raise EvtInputError("empty timing prefix '@'")
     parts = s[1:].split(None, 1)
@@ -123,7 +125,7 @@ def _evt_timed_event(s: str, batch_time: int) -> ParsedEvent:
         raise EvtInputError(f"timing prefix {_evt_excerpt('@' + parts[0])} has no event after it")
     rest = parts[1]
     if rest[0] == "{":
-        return _evt_json_event(rest, timestamp, batch_time)
+        return _evt_json_event(rest, timestamp, batch_time, scan)
     return _evt_text_event(rest, timestamp)
 
 
@@ -131,33 +133,97 @@ def _evt_timed_event(s: str, batch_time: int) -> ParsedEvent:
 # JSON lines
 
 
-def _evt_make_json_loads(fast: Callable[[str], Any] | None) -> Callable[[str], Any]:
-    """The JSON parser of one stripped line: `fast` (orjson) when given, else the stdlib.
+def _evt_integer(text: str) -> int | float:
+    """An integer literal of 19 characters or more: an int inside i64, else a float (§1.2;
+    like Rust, not an i64 but a valid f64; too big even for that: inf)."""
+    if len(text) <= 20:  # a sign and 19 digits at most: maybe inside i64
+        value = int(text)
+        if _evt_I64_MIN <= value <= _evt_I64_MAX:
+            return value
+    return float(text)  # also avoids int()'s 4,300-digit limit
+
+
+# A JSON int outside i64 has 19 digits or more. The stdlib keeps it an int, orjson keeps it
+# an int up to 2**64 and makes it a float beyond: a line (or block) with such a run of digits
+# is decoded by the exact decoder, which makes it a float whatever the library (§1.2).
+_evt_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits -> '0'
+_evt_LONG_RUN = b"0" * 19
+
+
+def _evt_has_long_number(data: bytes) -> bool:
+    """Whether `data` holds 19 ASCII digits in a row (one pass in C, so the read loop can ask
+    once per block instead of once per line)."""
+    return data.translate(_evt_DIGITS).find(_evt_LONG_RUN) >= 0
+
+
+# Deeper JSON is rejected, by either library: the stdlib's limit depends on the caller's stack
+# and orjson's is 1024, and the runtime's recursive functions (output, equality) need room too.
+_evt_JSON_MAX_DEPTH = 256
+# A text shorter than this cannot be nested deeper than _evt_JSON_MAX_DEPTH.
+_evt_DEEP_TEXT = 2 * _evt_JSON_MAX_DEPTH + 2
+
+
+def _evt_maybe_too_deep(s: str) -> bool:
+    """A cheap test that is true for every JSON text nested deeper than _evt_JSON_MAX_DEPTH."""
+    return len(s) >= _evt_DEEP_TEXT and s.count("[") + s.count("{") > _evt_JSON_MAX_DEPTH
+
+
+def _evt_too_deep(value: Any) -> bool:
+    """Whether a decoded JSON value nests more than _evt_JSON_MAX_DEPTH containers."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > _evt_JSON_MAX_DEPTH:
+            return True
+        if type(item) is dict:
+            item = item.values()
+        elif type(item) is not list:
+            continue
+        todo.extend((child, depth + 1) for child in item if type(child) in (dict, list))
+    return False
+
+
+def _evt_make_json_loads(fast: Callable[[str], Any] | None) -> Callable[[str, bool], Any]:
+    """The JSON parser of one stripped line, `loads(s, scan)`: `fast` (orjson) when given,
+    else the stdlib. A line with 19 digits in a row (looked for unless `scan` is false: the
+    caller knows there is none) is decoded by the stdlib with the ints outside i64 made floats.
 
     orjson rejects a few inputs the stdlib accepts (ints beyond 64 bits, NaN, lone surrogates);
-    those fall back to the stdlib so the values never depend on whether orjson is installed.
+    those fall back to the exact decoder, so values never depend on whether orjson is installed.
+    A text nested deeper than _evt_JSON_MAX_DEPTH raises RecursionError with either library.
     """
     # raw_decode skips json.loads' wrapper and its trailing-whitespace regex; the line is
     # already stripped, so "ends where the text ends" is the only check left.
-    raw_decode = json.JSONDecoder().raw_decode
+    plain_decode = json.JSONDecoder().raw_decode
+    exact_decode = json.JSONDecoder(parse_int=_evt_integer_token).raw_decode
 
-    def stdlib_loads(s: str) -> Any:
-        value, end = raw_decode(s)
+    def stdlib(s: str, decode: Callable[[str], tuple[Any, int]]) -> Any:
+        value, end = decode(s)
         if end != len(s):
             rest = s[end:]
             raise json.JSONDecodeError("Extra data", s, end + len(rest) - len(rest.lstrip()))
         return value
 
-    if fast is None:
-        return stdlib_loads
+    def loads(s: str, scan: bool) -> Any:
+        if scan and _evt_has_long_number(s.encode("utf-8", "surrogatepass")):
+            value = stdlib(s, exact_decode)
+        elif fast is None:
+            value = stdlib(s, plain_decode)
+        else:
+            try:
+                value = fast(s)
+            except Exception:
+                value = stdlib(s, exact_decode)
+        if _evt_maybe_too_deep(s) and _evt_too_deep(value):
+            raise RecursionError
+        return value
 
-    def fast_loads(s: str) -> Any:
-        try:
-            return fast(s)
-        except Exception:
-            return stdlib_loads(s)
+    return loads
 
-    return fast_loads
+
+def _evt_integer_token(text: str) -> int | float:
+    # The stdlib decoder's parse_int: most ints are short, and then int() is all it takes.
+    return int(text) if len(text) < 19 else _evt_integer(text)
 
 
 def _evt_find_orjson() -> Callable[[str], Any] | None:
@@ -176,16 +242,16 @@ def _evt_json_error(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"invalid JSON: {exc.msg[:1].lower()}{exc.msg[1:]} at column {exc.colno}"
     if isinstance(exc, RecursionError):
-        return "invalid JSON: nested too deeply"
+        return f"invalid JSON: nested more than {_evt_JSON_MAX_DEPTH} levels deep"
     return f"invalid JSON: {exc}"
 
 
-def _evt_json_event(s: str, at: int | None, batch_time: int) -> ParsedEvent:
+def _evt_json_event(s: str, at: int | None, batch_time: int, scan: bool) -> ParsedEvent:
     """A JSON object line; `at` is its `@` prefix time, if any (SEMANTICS §1.2)."""
     if s[-1] == ";":
         s = s.rstrip(";").rstrip()
     try:
-        obj = _evt_json_loads(s)
+        obj = _evt_json_loads(s, scan)
     except (ValueError, RecursionError) as exc:
         raise EvtInputError(_evt_json_error(exc)) from None
     if type(obj) is not dict:  # a valid JSON text that starts with '{' is an object; be sure
@@ -203,14 +269,30 @@ def _evt_json_event(s: str, at: int | None, batch_time: int) -> ParsedEvent:
             raise EvtInputError("JSON event 'data' is not an object")
     elif type(fields) is not dict:
         raise EvtInputError("JSON event 'fields' is not an object")
-    if at is not None:
+    if at is not None:  # the `@` prefix decides: the line's own timestamp is not used
         return (event_type, at, fields)
     timestamp = obj.get("timestamp")
-    if type(timestamp) is not int:  # absent, null, float, bool...: the batch time
+    if timestamp is None:  # absent or null
         return (event_type, batch_time, fields)
-    if not _evt_I64_MIN <= timestamp <= _evt_I64_MAX:
-        raise EvtInputError(f"JSON event 'timestamp' out of range: {timestamp}")
-    return (event_type, timestamp, fields)
+    return (event_type, _evt_json_timestamp(timestamp), fields)
+
+
+def _evt_json_timestamp(value: Any) -> int:
+    """A JSON `timestamp`: a whole number inside i64, in ms (`5000`, `5000.0`, `5e3`)."""
+    kind = type(value)
+    if kind is int:
+        if _evt_I64_MIN <= value <= _evt_I64_MAX:
+            return int(value)
+    elif kind is float:
+        if not value.is_integer():
+            raise EvtInputError(f"JSON event 'timestamp' is not a whole number of ms: {value!r}")
+        # Strictly inside ±2**63: an int just outside i64 becomes one of those floats.
+        if _evt_I64_MIN < value < -_evt_I64_MIN:
+            return int(value)
+    else:  # a bool, a string, an array or an object
+        text = json.dumps(value, ensure_ascii=False)
+        raise EvtInputError(f"JSON event 'timestamp' is not a number: {_evt_excerpt(text)}")
+    raise EvtInputError(f"JSON event 'timestamp' out of range: {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,10 +433,7 @@ def _evt_value(s: str) -> Any:
             if s.isdigit() or (c in "+-" and s[1:].isdigit()):
                 if len(s) < 19:  # cannot be outside i64
                     return int(s)
-                value = int(s)
-                if _evt_I64_MIN <= value <= _evt_I64_MAX:
-                    return value
-                return float(s)  # like Rust: not an i64, but a valid f64
+                return _evt_integer(s)
             return _evt_float_or_text(s)
         return s
     if c == '"' or c == "'":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tokenize
@@ -467,3 +468,155 @@ def test_vplc_run_on_a_file_with_a_newline_in_its_name(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"stream": "S", "timestamp": 0, "fields": {"a": 1}}
     assert_nothing_ran(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input lines: the same results whether orjson is installed or not (§1.2)
+
+JSON_PROGRAM = """\
+stream All = T
+    .emit(i: i, v: v)
+
+stream Win = T
+    .window(1s)
+    .aggregate(n: count(), first_i: first(i))
+    .emit(n: n, first_i: first_i)
+"""
+
+
+def _nest(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def _line(i: int, timestamp: bytes | None, v: bytes, rest: bytes = b"") -> bytes:
+    ts = b"" if timestamp is None else b'"timestamp": ' + timestamp + b", "
+    return b'{"event_type": "T", ' + ts + b'"fields": {"i": %d, "v": ' % i + v + b"}" + rest + b"}"
+
+
+# (line, accepted?): the event object is level 1 of nesting and "fields" level 2, so `v`
+# nested 254 deep makes 256 levels, the most accepted.
+HOSTILE_LINES: list[tuple[bytes, bool]] = [
+    (_line(1, b"1000", b"1"), True),
+    (_line(2, b"1000", b"9223372036854775807"), True),
+    (_line(3, b"1000", b"-9223372036854775808"), True),
+    (_line(4, b"1000", b"9223372036854775808"), True),  # orjson: int, stdlib: int, spec: float
+    (_line(5, b"1000", b"18446744073709551615"), True),
+    (_line(6, b"1000", b"18446744073709551616"), True),
+    (_line(7, b"1000", b"-9223372036854775809"), True),
+    (_line(8, b"1000", b'[1, [9223372036854775808], {"k": 123456789012345678901234567890}]'), True),
+    (_line(9, b"1000", b"1" + b"0" * 400), True),  # beyond f64: inf, written as null
+    (_line(10, b"1000", b"7" * 5000), True),  # beyond int()'s 4,300 digits
+    (_line(11, b"2000.0", b"11"), True),
+    (_line(12, b"2e3", b"12"), True),
+    (_line(13, b'"3000"', b"13"), False),
+    (_line(14, b"true", b"14"), False),
+    (_line(15, b"3000.5", b"15"), False),
+    (_line(16, b"9223372036854775808", b"16"), False),
+    (_line(17, b"-9223372036854775809", b"17"), False),
+    (_line(18, b"1e19", b"18"), False),
+    (_line(19, b"NaN", b"19"), False),
+    (_line(20, b"Infinity", b"20"), False),
+    (_line(21, None, b"21"), True),  # the batch time
+    (_line(22, b"null", b"22"), True),
+    (_line(23, b"4000", b"NaN", b', "x": [Infinity, -Infinity]'), True),
+    (_line(24, b"4000", _nest(254)), True),
+    (_line(25, b"4000", _nest(255)), False),
+    (_line(26, b"4000", _nest(1000)), False),  # orjson alone would accept it
+    (_line(27, b"4000", _nest(1030)), False),
+    (_line(28, b"4000", _nest(100_000)), False),
+    (_line(29, b"4000", b'"caf\xe9"'), False),  # invalid UTF-8
+    (_line(30, b"4000", b'"\\ud800"'), True),  # a lone surrogate: orjson refuses it
+    (_line(31, b"4000", b'1, "v": 2'), True),  # duplicate keys: the last wins
+    (b'{"event_type": "T", "timestamp": 4000, "fields": {"i": 32}, "fields": {"i": 320}}', True),
+    (b'{"event_type": "T", "timestamp": 4000, "fields": [33]}', False),
+    (b'{"event_type": "T", "timestamp": 4000, "fields": "34"}', False),
+    (b'{"event_type": "T", "timestamp": 4000, "fields": null}', False),
+    (b'{"event_type": "T", "timestamp": 4000, "data": 36}', False),
+    (b'{"event_type": "T", "timestamp": 4000, "fields": {"i": 37}} trailing', False),
+    (_line(38, b"4000", b'"12345678901234567890123"'), True),  # a long number in a string
+    (_line(39, b"4000", b"0.1000000000000000055511151231257827"), True),
+    (_line(40, b"4000", b'"' + b"x" * 600 + b'"'), True),  # long, not deep
+    (_line(41, b"4000", b"[" + b"[[]], " * 300 + b"[]]"), True),  # many brackets, not deep
+    (_line(42, b"4000", b"[" + b"[1]," * 300 + b" 9223372036854775808]"), True),
+    (b'@5s {"event_type": "T", "timestamp": "x", "fields": {"i": 43, "v": 1e400}}', True),
+    (b'@6s {"event_type": "T", "timestamp": 1, "fields": {"i": 44, "v": 2}};', True),
+    (_line(45, b"7000", b"45") + b";", True),
+    (b"T { i: 46, v: 9223372036854775808 }", True),  # .evt text: the same rule
+    (b"@8s T { i: 47, v: 47 }", True),
+    (b"T { i: 48, v: " + b"1" * 5000 + b" }", True),
+]
+
+
+def _run_hostile(directory: Path, stdlib: bool, how: str) -> tuple[int, bytes, bytes]:
+    """Run the module on HOSTILE_LINES: from a file, from a file whose lines each sit in a
+    read block of their own (64 KiB comment lines between them), or from stdin."""
+    lines = [line for line, _ in HOSTILE_LINES]
+    if how == "spaced":
+        lines = [part for line in lines for part in (line, b"#" + b" " * 70_000)]
+    data = b"\n".join(lines) + b"\n"
+    (directory / "events.evt").write_bytes(data)
+    args = ["-"] if how == "stdin" else ["events.evt"]
+    # Without orjson: importing it fails, as where it is not installed.
+    hide = "import sys; sys.modules['orjson'] = None; " if stdlib else "import sys; "
+    runner = hide + "import runpy; sys.argv[:1] = []; runpy.run_path(sys.argv[0], run_name='__main__')"
+    result = subprocess.run(
+        [sys.executable, "-c", runner, "hostile.py", *args],
+        cwd=directory,
+        input=data if how == "stdin" else None,
+        capture_output=True,
+        timeout=120,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_hostile_json_lines_give_the_same_results_with_orjson_and_the_stdlib(
+    tmp_path: Path,
+) -> None:
+    """§1.2: "The JSON library used (stdlib or orjson) never changes a value or a decision":
+    every input path (file, stdin, the orjson fast path of the read loop and the general
+    parser, blocks with and without long numbers), byte for byte, summary included."""
+    pytest.importorskip("orjson")
+    (tmp_path / "hostile.py").write_text(generate(JSON_PROGRAM), encoding="utf-8")
+    runs = {
+        (stdlib, how): _run_hostile(tmp_path, stdlib, how)
+        for stdlib in (False, True)
+        for how in ("file", "spaced", "stdin")
+    }
+    status, out, err = runs[(True, "file")]
+    for (stdlib, how), (other_status, other_out, other_err) in runs.items():
+        if how == "stdin":
+            other_err = other_err.replace(b"<stdin>:", b"events.evt:")
+        if how == "spaced":  # every line but the first is one comment line further down
+            other_err = re.sub(
+                rb"^events.evt:(\d+):",
+                lambda m: b"events.evt:%d:" % ((int(m.group(1)) + 1) // 2),
+                other_err,
+                flags=re.M,
+            )
+        assert (other_status, other_out, other_err) == (status, out, err), (stdlib, how)
+
+    # And the results are those of §1.2.
+    accepted = [i for i, (_, ok) in enumerate(HOSTILE_LINES, 1) if ok]
+    rejected = [i for i, (_, ok) in enumerate(HOSTILE_LINES, 1) if not ok]
+    assert status == 3
+    messages = err.decode(errors="replace").splitlines()
+    assert messages[-1] == (
+        f"events in: {len(HOSTILE_LINES)}, processed: {len(accepted)}, rejected: {len(rejected)}"
+    )
+    assert [int(m.split(":")[1]) for m in messages[:-1]] == rejected
+    outputs = [json.loads(line) for line in out.splitlines()]
+    values = {o["fields"]["i"]: o["fields"].get("v") for o in outputs if o["stream"] == "All"}
+    # line 32's second "fields" wins
+    assert sorted(values) == sorted([i for i in accepted if i != 32] + [320])
+    for i in (2, 3):
+        assert type(values[i]) is int
+    for i in (4, 5, 6, 7, 46):
+        assert type(values[i]) is float, i
+    assert values[8] == [1, [9.223372036854776e18], {"k": 1.2345678901234568e29}]
+    assert values[9] is None and values[10] is None and values[48] is None
+    assert values[42][-1] == 9.223372036854776e18
+    windows = [o for o in outputs if o["stream"] == "Win"]
+    # 2000.0 and 2e3 are 2000 ms: they close the first window (as 0 they used to join it);
+    # lines 21 and 22 (batch time 0) are late and join the second one, stamped 0 (D7).
+    assert windows[0] == {"stream": "Win", "timestamp": 1000, "fields": {"n": 10, "first_i": 1}}
+    assert windows[1] == {"stream": "Win", "timestamp": 0, "fields": {"n": 4, "first_i": 11}}

@@ -1,9 +1,12 @@
 """vpl_runtime.driver: command line, incremental read loop, rejects, summary, exit statuses."""
 
+import contextlib
 import io
 import json
 import os
 import queue
+import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,7 +15,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -338,7 +341,8 @@ def test_pipeline_failure_reports_the_line(
     err = capsys.readouterr().err
     assert f"{src}:3: error: pipeline failed: ValueError: boom on Boom\n" in err
     assert "Traceback (most recent call last)" in err
-    assert "events in" not in err
+    # What was read before the failure is accounted for: the failing event counts as processed.
+    assert summary(err) == "events in: 3, processed: 2, rejected: 1"
 
 
 def test_failure_in_close(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -351,6 +355,7 @@ def test_failure_in_close(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert len(lines) == 1
     err = capsys.readouterr().err
     assert f"{src}: error: pipeline failed at end of input: RuntimeError: flush failed" in err
+    assert summary(err) == "events in: 1, processed: 1, rejected: 0"
 
 
 def test_failure_in_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -364,6 +369,7 @@ def test_failure_in_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert status == 4
     err = capsys.readouterr().err
     assert "echo.vpl: error: pipeline failed during setup: TypeError: bad plan" in err
+    assert summary(err) == "events in: 0, processed: 0, rejected: 0"  # nothing was read
 
 
 def test_keyboard_interrupt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -403,6 +409,157 @@ def test_input_that_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert f"{later}: error: cannot read input: No such file or directory\n" in err
     assert summary(err) == "events in: 1, processed: 1, rejected: 0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Output paths (§1.5): never an input, never each other; checked before anything is written
+
+INPUT = "A(1)\nA(2)\n"
+
+
+def usage_error(build: Echo, argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run, expect a usage error before the pipeline is built; the error line."""
+    assert run_module(build, argv, program="echo.vpl") == 2
+    assert build.built == 0
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("option", ["--output", "--dead-letter"])
+@pytest.mark.parametrize(
+    ("input_name", "output_name"),
+    [
+        ("in.evt", "in.evt"),
+        ("in.evt", "./in.evt"),
+        ("in.evt", "sub/../in.evt"),
+        ("./in.evt", "{tmp}/in.evt"),  # relative and absolute
+        ("in.evt", "link.evt"),  # a symlink to the input
+        ("link.evt", "in.evt"),  # the input through a symlink
+        ("in.evt", "hard.evt"),  # a hard link: the same file
+    ],
+)
+def test_an_output_that_is_an_input_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    input_name: str,
+    output_name: str,
+) -> None:
+    """It used to empty the input and exit 0 with `events in: 0`."""
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "in.evt"
+    src.write_text(INPUT)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.evt").symlink_to("in.evt")
+    os.link(src, tmp_path / "hard.evt")
+    other = write(tmp_path, "other.evt", "B(1)\n")
+    output_name = output_name.format(tmp=tmp_path)
+    error = usage_error(Echo(), [other, input_name, option, output_name], capsys)
+    assert error.endswith(
+        f"error: {option} '{output_name}' is the input '{input_name}' (it would be emptied)"
+    )
+    assert src.read_text() == INPUT
+
+
+@pytest.mark.parametrize(
+    ("output", "dead_letter"),
+    [("x.txt", "x.txt"), ("x.txt", "./x.txt"), ("x.txt", "sub/../x.txt"), ("xlink", "x.txt")],
+)
+@pytest.mark.parametrize("exists", [True, False])
+def test_output_and_dead_letter_the_same_file_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    output: str,
+    dead_letter: str,
+    exists: bool,
+) -> None:
+    """Decision (docs/language.md §11): both would write one file from two buffers, the
+    dead-letter lines overwriting output lines; refused like an input named as an output."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "xlink").symlink_to("x.txt")  # dangling until x.txt exists
+    if exists:
+        (tmp_path / "x.txt").write_text("keep\n")
+    src = write(tmp_path, "in.evt", INPUT)
+    error = usage_error(Echo(), [src, "--output", output, "--dead-letter", dead_letter], capsys)
+    assert error.endswith(f"error: --output and --dead-letter are the same file '{output}'")
+    if exists:
+        assert (tmp_path / "x.txt").read_text() == "keep\n"
+    else:
+        assert not (tmp_path / "x.txt").exists()
+
+
+def test_devices_may_be_named_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", INPUT + "bad\n")
+    argv = [src, "--output", os.devnull, "--dead-letter", os.devnull]
+    assert run_module(Echo(), argv, program="echo.vpl") == 3
+    assert summary(capsys.readouterr().err) == "events in: 3, processed: 2, rejected: 1"
+
+
+@pytest.mark.parametrize("option", ["--output", "--dead-letter"])
+@pytest.mark.parametrize("where", ["no/such/dir/file", "."])
+def test_an_output_that_cannot_be_opened_is_a_usage_error_before_any_input(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    where: str,
+) -> None:
+    """The message names the option, the path and the OS's reason; the other output file,
+    opened first, has not been emptied."""
+    monkeypatch.chdir(tmp_path)
+    keep = tmp_path / "keep.txt"
+    keep.write_text("keep\n")
+    other = "--dead-letter" if option == "--output" else "--output"
+    src = write(tmp_path, "in.evt", INPUT)
+    error = usage_error(Echo(), [src, other, str(keep), option, where], capsys)
+    reason = "No such file or directory" if "/" in where else "Is a directory"
+    assert error.endswith(f"error: cannot write {option} '{where}': {reason}")
+    assert keep.read_text() == "keep\n"
+
+
+def test_help_says_the_outputs_are_emptied_first(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_module(Echo(), ["--help"], program="echo.vpl") == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--dead-letter PATH write rejected lines to PATH (emptied first;" in help_text
+    assert "--output PATH write output lines to PATH (emptied first;" in help_text
+    assert "append" not in help_text
+
+
+# ---------------------------------------------------------------------------------------------
+# Output that cannot be written: the environment's failure, not the pipeline's (exit 5)
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+
+
+@needs_dev_full
+@pytest.mark.parametrize("lines", [3, 30_000])  # fails at the final flush / inside an emit
+def test_full_disk_on_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: int
+) -> None:
+    src = write(tmp_path, "in.evt", "A(1)\n" * lines + "bad\n")
+    build = Echo()
+    status = run_module(build, [src, "--output", "/dev/full"], program="echo.vpl")
+    err = capsys.readouterr().err
+    assert status == 5
+    assert "error: cannot write to /dev/full: No space left on device\n" in err
+    assert "Traceback" not in err and "bug" not in err and "pipeline failed" not in err
+    assert summary(err).startswith("events in: ")  # as far as the run went
+
+
+@needs_dev_full
+def test_full_disk_on_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path, "in.evt", "A(1)\nbad\nA(2)\n")
+    out = tmp_path / "out.jsonl"
+    argv = [src, "--output", str(out), "--dead-letter", "/dev/full"]
+    assert run_module(Echo(), argv, program="echo.vpl") == 5
+    err = capsys.readouterr().err
+    assert err.splitlines()[-2:] == [
+        "error: cannot write to /dev/full: No space left on device",
+        "events in: 3, processed: 2, rejected: 1",
+    ]
+    assert len(out.read_text().splitlines()) == 2  # the output itself was written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,3 +753,152 @@ def _json_loads_or_none() -> Any:
 
         return json.loads  # same contract: a str in, a value out
     return orjson.loads
+
+
+def test_an_output_that_is_standard_input_is_a_usage_error(module: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.evt"
+    src.write_text(INPUT)
+    with src.open("rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, str(module), "--output", str(src)],
+            stdin=stdin,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stderr.decode().endswith(
+        f"error: --output '{src}' is the input '<stdin>' (it would be emptied)\n"
+    )
+    assert src.read_text() == INPUT
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated modules with contexts, as real processes: full disk, closed pipe, Ctrl-C
+
+# Two contexts and a pool: threads or processes besides the reader, on either backend.
+CONTEXTS = """\
+context a
+context b
+stream F = T .context(a) .where(x > 0) .emit(x: x)
+stream G = F .context(b) .emit(x: x)
+stream P = T .context(b) .partition_by(k) .concurrent(workers: 2, ordered: true)
+    .window(3) .aggregate(n: count()) .emit(n: n)
+"""
+BACKENDS = ["none", "thread", "process"]
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The compiled CONTEXTS program, and one without contexts ("none")."""
+    from vplc.pipeline import compile_source
+
+    directory = tmp_path_factory.mktemp("programs")
+    sources = {"contexts": CONTEXTS, "none": "stream E = T .emit(x: x)\n"}
+    paths = {}
+    for name, source in sources.items():
+        paths[name] = directory / f"{name}.py"
+        paths[name].write_text(compile_source(source, f"{name}.vpl"))
+    return paths
+
+
+def command(programs: dict[str, Path], backend: str, *args: str) -> list[str]:
+    if backend == "none":
+        return [sys.executable, str(programs["none"]), *args]
+    return [sys.executable, str(programs["contexts"]), "--backend", backend, *args]
+
+
+def events(n: int) -> bytes:
+    return b"".join(b"T { x: %d, k: %d }\n" % (i + 1, i % 7) for i in range(n))
+
+
+@needs_dev_full
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("to", ["--output", "stdout"])
+def test_full_disk_as_a_process(
+    programs: dict[str, Path], tmp_path: Path, backend: str, to: str
+) -> None:
+    """It used to be `pipeline failed ... (a bug)` with a traceback and no summary."""
+    src = tmp_path / "in.evt"
+    src.write_bytes(events(20_000))
+    args = [str(src), "--output", "/dev/full"] if to == "--output" else [str(src)]
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            command(programs, backend, *args),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    err = result.stderr.decode()
+    name = "/dev/full" if to == "--output" else "standard output"
+    assert result.returncode == 5, err
+    assert f"error: cannot write to {name}: No space left on device\n" in err
+    assert "Traceback" not in err and "Exception ignored" not in err and "bug" not in err
+    assert summary(err).startswith("events in: ")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_closed_stdout_with_contexts_exits_quietly(
+    programs: dict[str, Path], tmp_path: Path, backend: str
+) -> None:
+    """`python prog.py in.evt | head -1`: no traceback, status 0."""
+    src = tmp_path / "in.evt"
+    src.write_bytes(events(200_000))
+    proc = subprocess.Popen(
+        command(programs, backend, str(src)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b'{"stream": ')
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == b""
+
+
+def feed(stdin: IO[bytes]) -> None:
+    """Write events to a process's stdin for a while, without closing it."""
+    with contextlib.suppress(OSError):
+        for _ in range(100):
+            stdin.write(events(2000))
+            stdin.flush()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_twice_stops_cleanly(programs: dict[str, Path], backend: str) -> None:
+    """Two Ctrl-C presses close together (the terminal sends SIGINT to the whole process
+    group, children included), on a program reading from a pipe that stays open: exit 130,
+    the summary, never a traceback. They used to show thread-shutdown, lock or
+    multiprocessing-poll tracebacks."""
+    rnd = random.Random(f"sigint-{backend}")
+    for trial in range(3):
+        proc = subprocess.Popen(
+            command(programs, backend),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, as a shell job has
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        stdin, stdout = proc.stdin, proc.stdout
+
+        threading.Thread(target=feed, args=(stdin,), daemon=True).start()
+        threading.Thread(target=stdout.read, daemon=True).start()
+        try:
+            time.sleep(0.3 + rnd.random() * 0.5)
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(rnd.random() * 0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+            status = proc.wait(timeout=60)
+            err = proc.stderr.read().decode()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            with contextlib.suppress(OSError):
+                stdin.close()
+        assert "Traceback" not in err and "Exception ignored" not in err, (trial, err)
+        assert status == 130, (trial, err)
+        assert summary(err).startswith("events in: "), (trial, err)

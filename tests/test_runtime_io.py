@@ -409,21 +409,66 @@ def test_json_line_without_fields() -> None:
     assert event('{"event_type": "T"}') == ("T", 0, {})
 
 
-@pytest.mark.parametrize(
-    "timestamp", ['"timestamp": null, ', "", '"timestamp": 1.5, ', '"timestamp": true, ']
-)
-def test_json_timestamp_missing_null_or_not_an_int_takes_the_batch_time(timestamp: str) -> None:
+@pytest.mark.parametrize("timestamp", ['"timestamp": null, ', ""])
+def test_json_timestamp_missing_or_null_takes_the_batch_time(timestamp: str) -> None:
     line = '{"event_type": "T", ' + timestamp + '"fields": {}}'
     assert event(line, 3000)[1] == 3000
     assert event(line)[1] == 0
 
 
-def test_json_timestamp_may_be_negative() -> None:
-    assert event('{"event_type": "T", "timestamp": -5}', 3)[1] == -5
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("5000", 5000),
+        ("5000.0", 5000),
+        ("5e3", 5000),
+        ("5.0E+3", 5000),
+        ("-0.0", 0),
+        ("-5", -5),
+        ("9223372036854775807", (1 << 63) - 1),
+        ("-9223372036854775808", -(1 << 63)),
+        ("-9.223372036854774784e18", -(1 << 63) + 1024),
+    ],
+)
+def test_json_timestamp_whole_numbers(text: str, ms: int) -> None:
+    """§1.2 (revised): a whole number inside i64, int or float, is that many ms."""
+    _, timestamp, _ = event('{"event_type": "T", "timestamp": ' + text + "}", 3)
+    assert type(timestamp) is int
+    assert timestamp == ms
 
 
-def test_json_timestamp_out_of_range() -> None:
-    assert "out of range" in rejected('{"event_type": "T", "timestamp": 9223372036854775808}')
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('"5000"', """JSON event 'timestamp' is not a number: '"5000"'"""),
+        ("true", "JSON event 'timestamp' is not a number: 'true'"),
+        ("false", "JSON event 'timestamp' is not a number: 'false'"),
+        ("[1]", "JSON event 'timestamp' is not a number: '[1]'"),
+        ('{"ms": 1}', """JSON event 'timestamp' is not a number: '{"ms": 1}'"""),
+        ("1.5", "JSON event 'timestamp' is not a whole number of ms: 1.5"),
+        ("NaN", "JSON event 'timestamp' is not a whole number of ms: nan"),
+        ("-Infinity", "JSON event 'timestamp' is not a whole number of ms: -inf"),
+        ("1e30", "JSON event 'timestamp' out of range: 1e+30"),
+        ("9.3e18", "JSON event 'timestamp' out of range: 9.3e+18"),
+        # Outside i64, an int is a float (§1.2): the message says which value was refused.
+        ("9223372036854775808", "JSON event 'timestamp' out of range: 9.223372036854776e+18"),
+        ("-9223372036854775809", "JSON event 'timestamp' out of range: -9.223372036854776e+18"),
+        ("-9.223372036854775808e18", "JSON event 'timestamp' out of range: -9.223372036854776e+18"),
+        ("1" + "0" * 400, "JSON event 'timestamp' is not a whole number of ms: inf"),
+    ],
+)
+def test_json_timestamp_that_is_not_a_whole_number_in_range_rejects_the_line(
+    text: str, message: str
+) -> None:
+    """Before §1.2's revision these became the batch time (0), merging time windows."""
+    assert rejected('{"event_type": "T", "timestamp": ' + text + ', "fields": {}}') == message
+
+
+def test_json_timestamp_is_checked_inside_evt_files_too() -> None:
+    # The same line after an `@` prefix: the prefix decides, the JSON timestamp is not used.
+    line = '{"event_type": "T", "timestamp": "soon", "fields": {}}'
+    assert "'timestamp' is not a number" in rejected(line, 7)
+    assert event("@7 " + line) == ("T", 7, {})
 
 
 def test_at_prefix_overrides_json_timestamp() -> None:
@@ -435,7 +480,8 @@ def test_json_value_types() -> None:
     line = (
         '{"event_type": "T", "fields": {"i": 3, "f": 3.0, "e": 1e2, "s": "x\\u00e9", '
         '"b": false, "n": null, "l": [1, [2]], "m": {"k": {"z": 1}}, '
-        '"big": 123456789012345678901234567890, "nan": NaN}}'
+        '"big": 123456789012345678901234567890, "u64": 18446744073709551615, '
+        '"nested": [9223372036854775808, {"k": -9223372036854775809}], "nan": NaN}}'
     )
     values = fields(line)
     expected = {
@@ -447,7 +493,10 @@ def test_json_value_types() -> None:
         "n": None,
         "l": [1, [2]],
         "m": {"k": {"z": 1}},
-        "big": 123456789012345678901234567890,
+        # outside i64, ints are floats (§1.2), also nested, whatever the JSON library
+        "big": 1.2345678901234568e29,
+        "u64": 1.8446744073709552e19,
+        "nested": [9.223372036854776e18, {"k": -9.223372036854776e18}],
         "nan": math.nan,
     }
     assert same(values, expected)
@@ -486,22 +535,22 @@ def test_json_loads_falls_back_to_stdlib_when_the_fast_parser_fails() -> None:
         raise ValueError("unsupported")
 
     loads = evt._evt_make_json_loads(failing_fast)
-    assert loads('{"a": NaN}')["a"] != loads('{"a": NaN}')["a"]  # NaN, from the stdlib
+    assert loads('{"a": NaN}', True)["a"] != loads('{"a": NaN}', False)["a"]  # NaN, stdlib
     assert calls == ['{"a": NaN}', '{"a": NaN}']
     with pytest.raises(json.JSONDecodeError):
-        loads("{oops")
+        loads("{oops", False)
 
 
 def test_json_loads_uses_the_fast_parser_when_it_succeeds() -> None:
     loads = evt._evt_make_json_loads(lambda text: {"fast": text})
-    assert loads("{}") == {"fast": "{}"}
+    assert loads("{}", True) == {"fast": "{}"}
 
 
 def test_stdlib_json_loads_rejects_trailing_text() -> None:
     loads = evt._evt_make_json_loads(None)
-    assert loads('{"a": [1, 2.5]}') == {"a": [1, 2.5]}
+    assert loads('{"a": [1, 2.5]}', True) == {"a": [1, 2.5]}
     with pytest.raises(json.JSONDecodeError):
-        loads("{} {}")
+        loads("{} {}", False)
 
 
 @settings(max_examples=300, deadline=None)
