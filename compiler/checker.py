@@ -22,7 +22,7 @@ from vplc import syntax
 from vplc.checker_concurrent import PoolSite, unordered_pool_warnings
 from vplc.checker_decls import Declarations, check_declarations
 from vplc.checker_exprs import Env
-from vplc.checker_graph import context_cycle_errors, cycle_errors, strongly_connected
+from vplc.checker_graph import cycle_errors, strongly_connected
 from vplc.checker_ops import StreamChecker, StreamResult
 from vplc.checker_types import DYNAMIC, Schema, assert_never, union
 from vplc.diagnostics import CompileError, Diagnostic, error, sorted_diagnostics, warning
@@ -92,9 +92,6 @@ class _StreamsChecker:
         for component in components:
             for index in component:
                 self._check_stream(index)
-        contexts = [self.results[i].context or "" for i in range(len(self.streams))]
-        for diagnostic in context_cycle_errors(edges, contexts, spans):
-            self.env.report(diagnostic)
         self._cross_stream_warnings()
         return tuple(
             Stream(

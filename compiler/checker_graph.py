@@ -75,32 +75,3 @@ def cycle_errors(
         found.append(error("E016", message, spans[closing]))
     return found
 
-
-def context_cycle_errors(
-    edges: Sequence[Sequence[int]],
-    contexts: Sequence[str],
-    spans: Sequence[Span],
-) -> list[Diagnostic]:
-    """One E016 per set of contexts that send events to each other in a cycle (D11, D16):
-    `edges[i]` are the streams stream i consumes, `contexts[i]` its context. Reported at the
-    last stream, in reading order, that consumes across the cycle."""
-    names = sorted(set(contexts))
-    index = {name: i for i, name in enumerate(names)}
-    links: list[set[int]] = [set() for _ in names]
-    crossing: dict[tuple[int, int], int] = {}  # (from ctx, to ctx) -> last consuming stream
-    for consumer, producers in enumerate(edges):
-        for producer in producers:
-            a, b = index[contexts[producer]], index[contexts[consumer]]
-            if a != b:
-                links[a].add(b)
-                crossing[(a, b)] = max(crossing.get((a, b), -1), consumer)
-    found: list[Diagnostic] = []
-    for component in strongly_connected([sorted(targets) for targets in links]):
-        if len(component) < 2:
-            continue
-        members = set(component)
-        closing = max(s for (a, b), s in crossing.items() if a in members and b in members)
-        listed = ", ".join(f"'{names[i]}'" for i in component)
-        message = f"contexts {listed} send events to each other in a cycle"
-        found.append(error("E016", message, spans[closing]))
-    return found

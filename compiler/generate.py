@@ -421,6 +421,10 @@ def _pool_state(group: _Group) -> list[str]:
     return lines
 
 
+def _context_name(context: str) -> str:
+    return "the default context" if context == DEFAULT_CONTEXT else f"context {context!r}"
+
+
 def _context_doc(ctx: ContextPlan | None) -> str:
     if ctx is None:
         return ""
@@ -430,7 +434,9 @@ def _context_doc(ctx: ContextPlan | None) -> str:
             f"Each of the {n} workers of stream {ctx.worker.stream}'s pool: the ops after "
             "its .concurrent, with the worker's own state."
         )
-    name = "the default context" if ctx.base == DEFAULT_CONTEXT else f"context {ctx.base!r}"
+    name = _context_name(ctx.base)
+    if ctx.shares:
+        name += " (also running " + ", ".join(_context_name(c) for c in ctx.shares) + ")"
     role = f"Collector thread {ctx.level} of {name}" if ctx.level else f"Thread of {name}"
     cores = f" (cores {list(ctx.cores)})" if ctx.cores else ""
     plural = "s" if len(ctx.streams) > 1 else ""

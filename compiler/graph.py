@@ -75,7 +75,8 @@ def _clusters(plan: Plan, streams: tuple[str, ...]) -> tuple[Cluster, ...]:
             for p in plan.pools
             if p.collector == ctx.name
         ]
-        label = _label(ctx.base, ctx.cores) + (f", collector {ctx.level}" if ctx.level else "")
+        label = _label(ctx.base, ctx.cores, ctx.shares)
+        label += f", collector {ctx.level}" if ctx.level else ""
         clusters.append(Cluster(label, tuple(nodes)))
     return tuple(clusters)
 
@@ -96,9 +97,13 @@ def _lines_id(stream: str) -> str:
     return f"o_{stream}"
 
 
-def _label(context: str, cores: tuple[int, ...]) -> str:
-    name = "default context" if context == DEFAULT_CONTEXT else f"context {context}"
-    return name + _cores(cores)
+def _label(context: str, cores: tuple[int, ...], shares: tuple[str, ...] = ()) -> str:
+    """A thread's contexts (several when they share it, W035) and cores."""
+    names = [
+        "default context" if name == DEFAULT_CONTEXT else f"context {name}"
+        for name in (context, *shares)
+    ]
+    return " + ".join(names) + _cores(cores)
 
 
 def _id(name: str) -> str:

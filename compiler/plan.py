@@ -18,8 +18,8 @@ from vplc.syntax import Expr
 from vplc.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
 from vplc.threads import ContextPlan as ContextPlan
 from vplc.threads import PoolPlan as PoolPlan
+from vplc.threads import SharedThread, context_cycles, plan_threads, pool_of
 from vplc.threads import context_of as context_of
-from vplc.threads import plan_threads, pool_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +139,26 @@ def _contexts(
         )
         return (), (), (warning("W034", message, (assigned or pooled)[0].span),)
     consumers = {r.name: [t.stream for t in r.targets] for r in routes}
-    contexts, pools = plan_threads(program, consumers, _topological(streams))
-    return contexts, pools, ()
+    shared = context_cycles(program, consumers)
+    contexts, pools = plan_threads(program, consumers, _topological(streams), shared)
+    return contexts, pools, tuple(_shared_warning(program, group) for group in shared)
+
+
+def _shared_warning(program: model.CheckedProgram, group: SharedThread) -> Diagnostic:
+    """W035 at the stream closing the cycle: which contexts share a thread, and why."""
+    named = [context_words(ctx) for ctx in group.contexts]
+    listed = ", ".join(named[:-1]) + " and " + named[-1]
+    message = (
+        f"{listed} send events to each other in a cycle, so they run on one thread "
+        f"(the thread of {named[0]}); other contexts keep their own threads"
+    )
+    span = next(s.span for s in program.streams if s.name == group.closing)
+    return warning("W035", message, span)
+
+
+def context_words(context: str) -> str:
+    """A context as users name it: `context 'c'`, or `the default context`."""
+    return "the default context" if context == DEFAULT_CONTEXT else f"context '{context}'"
 
 
 def _constants(program: model.CheckedProgram) -> dict[str, Any]:

@@ -23,7 +23,8 @@ def dump_plan(plan: Plan) -> str:
         for ctx in plan.contexts:
             cores = f" cores {list(ctx.cores)}" if ctx.cores else ""
             upstream = f", fed by {', '.join(ctx.upstream)}" if ctx.upstream else ""
-            lines.append(f"  {ctx.name}{cores}: {', '.join(ctx.streams)}{upstream}")
+            shares = f" (also {', '.join(ctx.shares)}, W035)" if ctx.shares else ""
+            lines.append(f"  {ctx.name}{shares}{cores}: {', '.join(ctx.streams)}{upstream}")
     else:
         lines.append("threads: one (no stream runs in a declared context or a pool)")
     for pool in plan.pools:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from jsoncompare import lines_by_stream
 from pipeline_helpers import Event
 
+from vpl_runtime.driver import RunOptions
 from vplc import model
-from vplc.diagnostics import CompileError
 from vplc.generate import generate_module
 from vplc.pipeline import analyse
 from vplc.plan import plan
@@ -126,12 +126,8 @@ def test_generated_programs_with_contexts_match_single_threaded(
     program: tuple[str, list[Event]],
 ) -> None:
     source, events = program
-    try:
-        with_contexts, plain, _ = modules(source)
-    except CompileError as exc:
-        # Contexts that send to each other in a cycle are rejected (E016): not a case.
-        assume(all(d.code == "E016" for d in exc.diagnostics if d.is_error) is False)
-        raise
+    # Contexts feeding each other in a cycle are programs like any other (§8): no assume.
+    with_contexts, plain, _ = modules(source)
     outputs = []
     for module in (with_contexts, plain):
         namespace: dict[str, object] = {"__name__": "generated"}
@@ -146,3 +142,107 @@ def test_generated_programs_with_contexts_match_single_threaded(
             by_stream.setdefault(s, []).append((t, f))
         outputs.append(by_stream)
     assert outputs[0] == outputs[1]
+
+
+# -- contexts that feed each other in a cycle (§8, W035) -------------------------------------
+
+CYCLE = """\
+context c1
+stream A = Order .context(c1) .emit(x: x)
+stream B = A .emit(y: x * 2)
+stream C = B .context(c1) .emit(z: y + 1)
+"""
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_the_issue_cycle_runs_like_the_program_without_contexts(
+    backend: str, tmp_path: Path
+) -> None:
+    (tmp_path / "cycle.vpl").write_text(CYCLE)
+    plain = CYCLE.replace("context c1\n", "").replace(" .context(c1)", "")
+    (tmp_path / "plain.vpl").write_text(plain)
+    events = tmp_path / "events.evt"
+    events.write_text("".join(f"@{i} Order {{ x: {i} }}\n" for i in range(1, 30)))
+    vplc = [sys.executable, "-m", "vplc.cli"]
+    run = subprocess.run(
+        [*vplc, "run", str(tmp_path / "cycle.vpl"), str(events), "--backend", backend,
+         "--batch-size", "2", "--queue-capacity", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "E016" not in run.stderr and "''" not in run.stderr
+    assert "W035 context 'c1' and the default context send events to each other" in run.stderr
+    reference = subprocess.run(
+        [*vplc, "run", str(tmp_path / "plain.vpl"), str(events)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert lines_by_stream(run.stdout) == lines_by_stream(reference.stdout)
+    assert len(lines_by_stream(run.stdout)["C"]) == 29
+
+
+def test_only_the_contexts_of_a_cycle_share_a_thread() -> None:
+    compiled = analyse(CYCLE + "context c2\nstream D = Order .context(c2) .emit(w: x)\n", "p.vpl")
+    threads = {ctx.name: ctx for ctx in compiled.plan.contexts}
+    assert set(threads) == {"c1", "c2"}
+    assert threads["c1"].streams == ("A", "B", "C")
+    assert threads["c1"].shares == ("(default)",)
+    assert threads["c2"].streams == ("D",) and threads["c2"].shares == ()
+    assert [d.code for d in compiled.plan.warnings] == ["W035"]
+
+
+@st.composite
+def cyclic_programs(draw: st.DrawFn) -> tuple[str, list[Event]]:
+    """A chain T -> S0 -> S1 -> ... whose contexts return to an earlier one (a context
+    cycle through an acyclic stream graph), with side branches in other contexts."""
+    n_contexts = draw(st.integers(1, 3))
+    lines = [f"context c{i}" for i in range(n_contexts)]
+    places = draw(st.lists(st.integers(-1, n_contexts - 1), min_size=3, max_size=6))
+    places[2] = places[0]
+    assume(places[1] != places[0])
+    names: list[str] = []
+    for i, place in enumerate(places):
+        source = names[-1] if names and draw(st.integers(0, 3)) else "T"
+        source = names[-1] if i in (1, 2) else source
+        op = draw(st.sampled_from(_OPS)).format(
+            n=draw(st.integers(0, 9)), w=draw(st.integers(1, 4))
+        )
+        context = f".context(c{place}) " if place >= 0 else ""
+        lines.append(f"stream S{i} = {source} {context}{op}")
+        names.append(f"S{i}")
+    times = draw(st.lists(st.integers(0, 5), min_size=1, max_size=30))
+    events = [
+        ("T", sum(times[: i + 1]) * 1000, {"v": draw(st.integers(-5, 20)), "k": "ab"[i % 2]})
+        for i in range(len(times))
+    ]
+    return "\n".join(lines), events
+
+
+def _run_in_process(module: str, events: list[Event], backend: str) -> dict[str, list[object]]:
+    namespace: dict[str, object] = {"__name__": "generated"}
+    exec(compile(module, "generated.py", "exec"), namespace)
+    lines: dict[str, list[object]] = {}
+
+    def make_emitter(stream: str) -> object:
+        return lambda s, t, f: lines.setdefault(s, []).append((t, f))
+
+    options = RunOptions(backend=backend, batch_size=2, queue_capacity=1)
+    push, close = namespace["_build"](make_emitter, None, options)  # type: ignore[operator]
+    for event_type, ts, fields in events:
+        push(event_type, ts, fields)
+    close()
+    return lines
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=cyclic_programs())
+def test_cyclic_contexts_match_the_program_without_contexts(
+    backend: str, program: tuple[str, list[Event]]
+) -> None:
+    source, events = program
+    compiled = analyse(source, "program.vpl")
+    assert "W035" in [d.code for d in compiled.plan.warnings] or not compiled.plan.contexts
+    with_contexts, plain, _ = modules(source)
+    assert _run_in_process(with_contexts, events, backend) == _run_in_process(
+        plain, events, "thread"
+    )
