@@ -198,9 +198,8 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     # The generated `main` is `run_module(_build, ...)`; called directly so that usage lines
     # name the command the user typed.
     run_module: Callable[..., int] = namespace["run_module"]
-    return run_module(
-        namespace["_build"], rest, program=os.path.basename(args.program), prog=f"vplc run {args.program}"
-    )
+    program, prog = os.path.basename(args.program), f"vplc run {args.program}"
+    return run_module(namespace["_build"], rest, program=program, prog=prog)
 
 
 if __name__ == "__main__":
