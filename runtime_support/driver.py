@@ -113,15 +113,17 @@ _DRV_UNWRITABLE = 5
 _DRV_INTERRUPTED = 130
 
 
-def run_module(build: BuildFn, argv: Sequence[str] | None = None, *, program: str) -> int:
+def run_module(
+    build: BuildFn, argv: Sequence[str] | None = None, *, program: str, prog: str | None = None
+) -> int:
     """Run a compiled program over its inputs as the command line says; return the exit status.
 
     `argv` excludes the program name (default `sys.argv[1:]`); `program` names the VPL source
-    in `--help`.
+    in `--help`; `prog` is the command shown in usage lines (default: the script's name).
     """
     with _drv_sigint_once():
         try:
-            options = _drv_parse_args(argv, program)
+            options = _drv_parse_args(argv, program, prog)
             files = _drv_Files.open(options)
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
@@ -188,10 +190,12 @@ def _drv_positive(text: str) -> int:
     return value
 
 
-def _drv_parse_args(argv: Sequence[str] | None, program: str) -> _drv_Options:
+def _drv_parse_args(
+    argv: Sequence[str] | None, program: str, prog: str | None = None
+) -> _drv_Options:
     """All option parsing."""
     parser = argparse.ArgumentParser(
-        prog=os.path.basename(sys.argv[0]) or None,
+        prog=prog or os.path.basename(sys.argv[0]) or None,
         description=f"Run the VPL program {program} over events in .evt or JSON Lines format.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="input file, '-' for stdin")

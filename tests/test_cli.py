@@ -180,6 +180,67 @@ def test_program_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     assert_no_traceback(result.stderr)
 
 
+def _one_error_line(stderr: str, path: str, reason: str) -> None:
+    """stderr is warnings (if any) then one `vplc: error:` line naming `path` and `reason`."""
+    errors = [line for line in stderr.splitlines() if line.startswith("vplc: error:")]
+    assert errors == [f"vplc: error: {errors[0].split(': ', 2)[2]}"], stderr
+    assert f"'{path}'" in errors[0] and reason in errors[0], stderr
+    assert_no_traceback(stderr)
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "plan", "graph", "run"])
+def test_unreadable_program_is_one_line_naming_the_os_reason(tmp_path: Path, command: str) -> None:
+    (tmp_path / "dir.vpl").mkdir()
+    result = vplc_cmd(command, "dir.vpl", cwd=tmp_path)
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "dir.vpl", "Is a directory")
+    result = vplc_cmd(command, "gone.vpl", cwd=tmp_path)
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "gone.vpl", "No such file or directory")
+
+
+def test_non_utf8_program_names_the_byte(tmp_path: Path) -> None:
+    (tmp_path / "latin1.vpl").write_bytes(b'stream S = T .emit(a: "caf\xe9")\n')
+    result = vplc_cmd("compile", "latin1.vpl", cwd=tmp_path)
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "latin1.vpl", "not UTF-8 text (byte 0xe9 at offset 26)")
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [("missing/dir/x.py", "No such file or directory"), (".", "Is a directory")],
+    ids=["missing-directory", "directory"],
+)
+def test_compile_to_unwritable_output_is_one_line_exit_2(
+    project: Path, output: str, reason: str
+) -> None:
+    result = vplc_cmd("compile", "prog.vpl", "-o", output, cwd=project)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    _one_error_line(result.stderr, output, reason)
+
+
+@pytest.mark.parametrize("args", [["run", "--help"], ["run", "-h"]])
+def test_run_help_without_program_shows_run_usage(tmp_path: Path, args: list[str]) -> None:
+    result = vplc_cmd(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: vplc run PROGRAM [OPTION ...] [INPUT ...]\n")
+    assert_no_traceback(result.stderr)
+
+
+def test_run_without_program_is_a_usage_error(tmp_path: Path) -> None:
+    result = vplc_cmd("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage: vplc run PROGRAM" in result.stderr
+
+
+def test_run_program_help_shows_the_command_typed(project: Path) -> None:
+    result = vplc_cmd("run", "prog.vpl", "--help", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: vplc run prog.vpl [-h]"), result.stdout
+    assert "--dead-letter" in result.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # check: diagnostics
 
