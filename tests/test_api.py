@@ -282,3 +282,16 @@ def test_main_runs_the_command_line(tmp_path: Path, filter_module: dict[str, Any
         '{"stream": "Big", "timestamp": 5, "fields": {"id": 1, "amount": 150, "double": 300}}\n'
     )
     assert "events in: 2, processed: 2, rejected: 0" in err.getvalue()
+
+
+def test_push_after_close_is_refused_and_a_second_close_does_nothing() -> None:
+    for source in (FILTER, "context c\nstream Big = Order .context(c) .emit(id: id)\n"):
+        pipe, sink = pipeline(load(source))
+        pipe.push("Order", 1, {"id": 1, "amount": 500})
+        pipe.close()
+        before = sink.take()
+        assert len(before) == 1
+        with pytest.raises(RuntimeError, match=r"push\(\) after close\(\)"):
+            pipe.push("Order", 2, {"id": 2, "amount": 500})
+        pipe.close()
+        assert sink.take() == []

@@ -213,7 +213,26 @@ class Pipeline:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
 
-        self.push, self.close = _build(make_emitter, None, RunOptions())
+        # `push` is the built function itself, so that a call costs what it costs in `main`;
+        # closing swaps it for one that refuses, and makes a second `close` do nothing.
+        self.push, flush_all = _build(make_emitter, None, RunOptions())
+
+        def close() -> None:
+            self.push, self.close = _push_after_close, _close_again
+            flush_all()
+
+        self.close = close
+
+
+def _push_after_close(event_type: str, timestamp: int, fields: Fields) -> None:
+    raise RuntimeError(
+        "Pipeline.push() after close(): the end of input has been processed; "
+        "make a new Pipeline for more events"
+    )
+
+
+def _close_again() -> None:
+    """A second `Pipeline.close()`: the end of input was processed once already."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
