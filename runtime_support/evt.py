@@ -204,17 +204,22 @@ def _evt_make_json_loads(fast: Callable[[str], Any] | None) -> Callable[[str, bo
             raise json.JSONDecodeError("Extra data", s, end + len(rest) - len(rest.lstrip()))
         return value
 
+    deep_text = _evt_DEEP_TEXT
+
+    # The per-line path of every JSON line without orjson: calls are inlined where cheap.
     def loads(s: str, scan: bool) -> Any:
         if scan and _evt_has_long_number(s.encode("utf-8", "surrogatepass")):
             value = stdlib(s, exact_decode)
         elif fast is None:
-            value = stdlib(s, plain_decode)
+            value, end = plain_decode(s)
+            if end != len(s):
+                value = stdlib(s, plain_decode)  # raises the "Extra data" error
         else:
             try:
                 value = fast(s)
             except Exception:
                 value = stdlib(s, exact_decode)
-        if _evt_maybe_too_deep(s) and _evt_too_deep(value):
+        if len(s) >= deep_text and _evt_maybe_too_deep(s) and _evt_too_deep(value):
             raise RecursionError
         return value
 
@@ -272,6 +277,8 @@ def _evt_json_event(s: str, at: int | None, batch_time: int, scan: bool) -> Pars
     if at is not None:  # the `@` prefix decides: the line's own timestamp is not used
         return (event_type, at, fields)
     timestamp = obj.get("timestamp")
+    if type(timestamp) is int and _evt_I64_MIN <= timestamp <= _evt_I64_MAX:  # the usual case
+        return (event_type, timestamp, fields)
     if timestamp is None:  # absent or null
         return (event_type, batch_time, fields)
     return (event_type, _evt_json_timestamp(timestamp), fields)
