@@ -211,8 +211,8 @@ class StreamCodegen:
 
     def ops(self, ops: tuple[model.StreamOp, ...], drop: str) -> Lines:
         lines: Lines = []
-        for index, op in enumerate(ops, start=1):
-            code = self.op(op, index, drop)
+        for op in ops:
+            code = self.op(op, drop)
             if code:
                 lines.append(self.origin(op))
                 lines.extend(code)
@@ -220,7 +220,12 @@ class StreamCodegen:
                 break  # `.limit(0)`: nothing after it can run
         return lines
 
-    def op(self, op: model.StreamOp, index: int, drop: str) -> Lines:
+    def position(self, op: model.StreamOp) -> int:
+        """The op's 1-based place in the whole stream: it names the op's own state, which
+        no other op may share (a place within a segment restarts after the window)."""
+        return next(i for i, o in enumerate(self.stream.ops, start=1) if o is op)
+
+    def op(self, op: model.StreamOp, drop: str) -> Lines:
         c = self.compiler()
         match op:
             case model.Where(cond=cond):
@@ -241,7 +246,7 @@ class StreamCodegen:
                 parts = [c.value(e) if e is not None else "None" for e in (level, message, data)]
                 return [f"vpl_log({py_literal(self.stream.name)}, {', '.join(parts)})"]
             case model.Distinct(key=key):
-                seen = self.name("seen", index)
+                seen = self.name("seen", self.position(op))
                 self.state_vars.append(f"{seen}: set[Any] = set()")
                 if key is None:
                     self.uses.add("event_key")
@@ -258,7 +263,7 @@ class StreamCodegen:
             case model.Limit(count=count):
                 if count <= 0:
                     return [drop]
-                passed = self.name("passed", index)
+                passed = self.name("passed", self.position(op))
                 self.state_vars.append(f"{passed} = 0")
                 self.rebound.append(passed)
                 return [f"if {passed} >= {count}:", f"    {drop}", f"{passed} += 1"]
