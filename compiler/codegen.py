@@ -636,7 +636,7 @@ class StreamCodegen:
     def batch_function(self) -> None:
         """`batch_S(batch)`: what a buffered window emits goes through the ops between the
         window and the aggregate, then is aggregated (one result per partition key, in
-        first-seen order) or, without aggregate, flows on event by event."""
+        first-seen order) or, without aggregate, goes on to `after_S`."""
         after = self.name("after")
         agg = self.aggregate
         if agg is None:  # no ops between: they all come after
