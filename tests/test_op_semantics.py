@@ -3,8 +3,12 @@ the ops after a window run on the whole batch, one op after the other."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import json
 import os
+from collections import deque
 from typing import Any
 from unittest import mock
 
@@ -173,6 +177,11 @@ def key(v: Any) -> tuple[Any, ...]:
     return ("num", v) if numeric(v) else ("other", repr(v))
 
 
+def show(v: Any) -> str:
+    """A `.print` value (§5.2) as the runtime writes it."""
+    return "<missing>" if v is MISSING_ else json.dumps(v)
+
+
 def key_text(v: Any) -> str:
     if v is MISSING_:
         return "default"
@@ -269,13 +278,19 @@ class Window:
         return None
 
 
-class Interpreter:
-    """Stream S = Order <ops>, and optionally `stream T = S .emit(v: <field>)`."""
+# A consumer T of S: `stream T = S .emit(v: <field>)` ("after"), or the same reading
+# `merge(stream l = S, stream r = Order)` ("merge"), which takes the breadth-first queue.
+Consumer = tuple[str, str] | None
 
-    def __init__(self, ops: tuple[Op, ...], downstream: str | None) -> None:
+
+class Interpreter:
+    """Stream S = Order <ops>, and optionally a consumer T."""
+
+    def __init__(self, ops: tuple[Op, ...], consumer: Consumer) -> None:
         self.ops = ops
-        self.downstream = downstream
+        self.consumer = consumer
         self.out: list[tuple[str, int, Fields]] = []
+        self.err: list[str] = []  # stderr lines
         self.state: dict[int, Any] = {}
         # The partition field each window/aggregate sees: the last `.partition_by` before it.
         self.partition: dict[int, str | None] = {}
@@ -286,20 +301,29 @@ class Interpreter:
             self.partition[i] = current
 
     def push(self, e: Ev) -> None:
-        self.route(self.run(0, [e]))
+        self.process([("Order", e)])
 
     def close(self) -> None:
+        """§6.7: each flushed batch runs through the rest of S and is routed and processed
+        to completion before the next."""
         for i, op in enumerate(self.ops):
             if op[0] == "window":
                 for window in self.state.get(i, {}).values():
                     batch = window.flush()
                     if batch:
-                        self.route(self.run(i + 1, batch))
+                        self.process([("S", r) for r in self.run(i + 1, batch)])
 
-    def route(self, results: list[Ev]) -> None:
-        if self.downstream is not None:
-            for ts, f in results:
-                self.out.append(("T", ts, fields_of((("v", ("field", self.downstream)),), f)))
+    def process(self, events: list[tuple[str, Ev]]) -> None:
+        """§5.1: a FIFO queue; each stream reading an event's type runs in declaration
+        order (S, then T) and appends its results, typed by its name."""
+        queue = deque(events)
+        while queue:
+            kind, e = queue.popleft()
+            if kind == "Order":
+                queue.extend(("S", r) for r in self.run(0, [e]))
+            if self.consumer is not None and (kind == "S" or self.consumer[0] == "merge"):
+                reads = (("v", ("field", self.consumer[1])),)
+                self.out.append(("T", e[0], fields_of(reads, e[1])))
 
     def run(self, start: int, batch: list[Ev]) -> list[Ev]:
         for i in range(start, len(self.ops)):
@@ -336,6 +360,9 @@ class Interpreter:
                 out = [(ts, fields_of(op[1], f)) for ts, f in batch]
                 self.out += [("S", ts, f) for ts, f in out]
                 return out
+            case "print":
+                self.err += [f"[S] {show(evaluate(op[1], f))}" for _, f in batch]
+                return batch
             case "distinct":
                 seen = self.state.setdefault(i, set())
                 kept = []
@@ -376,11 +403,11 @@ class Interpreter:
         return results
 
 
-def vpl_source(ops: tuple[Op, ...], downstream: str | None) -> str:
+def vpl_source(ops: tuple[Op, ...], consumer: Consumer) -> str:
     parts = []
     for op in ops:
         match op[0]:
-            case "where" | "having":
+            case "where" | "having" | "print":
                 parts.append(f".{op[0]}({render(op[1])})")
             case "select" | "emit":
                 items = ", ".join(f"{n}: {render(e)}" for n, e in op[1])
@@ -408,8 +435,10 @@ def vpl_source(ops: tuple[Op, ...], downstream: str | None) -> str:
                 )
                 parts.append(f".aggregate({calls})")
     source = "stream S = Order " + " ".join(parts)
-    if downstream is not None:
-        source += f"\nstream T = S .emit(v: {downstream})"
+    if consumer is not None:
+        mode, field = consumer
+        reads = "S" if mode == "after" else "merge(stream l = S, stream r = Order)"
+        source += f"\nstream T = {reads} .emit(v: {field})"
     return source + "\n"
 
 
@@ -424,13 +453,15 @@ def pipeline_class(source: str) -> Any:
     return namespace["Pipeline"]
 
 
-def generated_outputs(source: str, events: list[Ev]) -> list[tuple[str, int, Fields]]:
+def generated_outputs(source: str, events: list[Ev]) -> tuple[list[Any], list[str]]:
     outputs: list[tuple[str, int, Fields]] = []
+    stderr = io.StringIO()
     pipeline = pipeline_class(source)(lambda s, t, f: outputs.append((s, t, f)))
-    for ts, f in events:
-        pipeline.push("Order", ts, dict(f))
-    pipeline.close()
-    return outputs
+    with contextlib.redirect_stderr(stderr):
+        for ts, f in events:
+            pipeline.push("Order", ts, dict(f))
+        pipeline.close()
+    return outputs, stderr.getvalue().splitlines()
 
 
 def typed(value: Any) -> Any:
@@ -440,12 +471,14 @@ def typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def interpreted(ops: tuple[Op, ...], downstream: str | None, events: list[Ev]) -> Any:
-    interpreter = Interpreter(ops, downstream)
+def interpreted(
+    ops: tuple[Op, ...], consumer: Consumer, events: list[Ev]
+) -> tuple[list[Any], list[str]]:
+    interpreter = Interpreter(ops, consumer)
     for ts, f in events:
         interpreter.push((ts, dict(f)))
     interpreter.close()
-    return interpreter.out
+    return interpreter.out, interpreter.err
 
 
 # -- random programs ------------------------------------------------------------------------
@@ -461,6 +494,7 @@ OP_KINDS = (
     "partition_by",
     "distinct",
     "limit",
+    "print",
 )
 WINDOWS = ("count", "sliding_count", "tumbling", "sliding_time", "session")
 AGG_FUNCS = ("count", "sum", "min", "max", "first", "last")
@@ -518,10 +552,9 @@ def window_op(draw: st.DrawFn) -> Op:
 
 
 @st.composite
-def programs(draw: st.DrawFn) -> tuple[tuple[Op, ...], str | None]:
+def programs(draw: st.DrawFn) -> tuple[tuple[Op, ...], Consumer]:
     """Ops for `stream S = Order ...` (at most one window and one aggregate, the window
-    first, `.having` after the aggregate: what the checker accepts), and the field that a
-    consumer `T` reads, if there is one."""
+    first, `.having` after the aggregate: what the checker accepts), and its consumer."""
     kinds = draw(st.lists(st.sampled_from(OP_KINDS), max_size=6))
     if draw(st.integers(0, 9)) < 8:  # most programs have a window, anywhere
         kinds.insert(draw(st.integers(0, len(kinds))), "window")
@@ -541,6 +574,8 @@ def programs(draw: st.DrawFn) -> tuple[tuple[Op, ...], str | None]:
         match kind:
             case "where" | "having":
                 ops.append((kind, draw(bool_expr(schema))))
+            case "print":
+                ops.append(("print", draw(any_expr(schema))[0]))
             case "select" | "emit":
                 chosen, schema = draw(items(schema))
                 ops.append((kind, chosen))
@@ -566,8 +601,9 @@ def programs(draw: st.DrawFn) -> tuple[tuple[Op, ...], str | None]:
                         new[name] = schema.get(arg[1], "any")
                 schema = new
     readable = sorted(n for n in schema if n != "_partition")
-    downstream = draw(st.none() | st.sampled_from(readable)) if readable else None
-    return tuple(ops), downstream
+    modes = st.sampled_from(("after", "merge"))
+    consumer = draw(st.none() | st.tuples(modes, st.sampled_from(readable))) if readable else None
+    return tuple(ops), consumer
 
 
 @st.composite
@@ -617,15 +653,19 @@ REPRODUCTIONS = [
 ]
 
 
-def check(program: tuple[tuple[Op, ...], str | None], inputs: list[list[Ev]]) -> None:
-    ops, downstream = program
-    source = vpl_source(ops, downstream)
+def check(program: tuple[tuple[Op, ...], Consumer], inputs: list[list[Ev]]) -> None:
+    ops, consumer = program
+    source = vpl_source(ops, consumer)
     for evs in inputs:
-        expected = interpreted(ops, downstream, evs)
-        actual = generated_outputs(source, evs)
+        (expected, expected_err), (actual, err) = (
+            interpreted(*program, evs),
+            generated_outputs(source, evs),
+        )
+        # Lines in the canonical order of §1.4 (S's lines for a batch, then T's).
         assert [(s, t, typed(f)) for s, t, f in actual] == [
             (s, t, typed(f)) for s, t, f in expected
         ], f"{source}events: {evs}"
+        assert err == expected_err, f"{source}events: {evs}"
 
 
 @settings(
@@ -639,18 +679,18 @@ def check(program: tuple[tuple[Op, ...], str | None], inputs: list[list[Ev]]) ->
 @example(REPRODUCTIONS[2], [one(1)])
 @given(programs(), st.lists(events(), min_size=1, max_size=3))
 def test_generated_code_matches_a_per_op_interpreter(
-    program: tuple[tuple[Op, ...], str | None], inputs: list[list[Ev]]
+    program: tuple[tuple[Op, ...], Consumer], inputs: list[list[Ev]]
 ) -> None:
     check(program, inputs)
 
 
 def test_the_interpreter_gives_the_issue_s_expected_outputs() -> None:
     # The reproductions' outputs as the issue states them: the interpreter agrees.
-    assert [f for _, _, f in interpreted(*REPRODUCTIONS[0], [(0, {"x": 1}), (1, {"x": 2})])] == [
+    assert [f for _, _, f in interpreted(*REPRODUCTIONS[0], [(0, {"x": 1}), (1, {"x": 2})])[0]] == [
         {"a": 1},
         {"a": 2},
         {"b": 1},
         {"b": 2},
     ]
-    assert [f for _, _, f in interpreted(*REPRODUCTIONS[1], one(1))] == [{"n": 1}]
-    assert [f for _, _, f in interpreted(*REPRODUCTIONS[2], one(1))] == [{"a": 1}]
+    assert [f for _, _, f in interpreted(*REPRODUCTIONS[1], one(1))[0]] == [{"n": 1}]
+    assert [f for _, _, f in interpreted(*REPRODUCTIONS[2], one(1))[0]] == [{"a": 1}]
