@@ -8,7 +8,10 @@ import functools
 import io
 import json
 import os
+import subprocess
+import sys
 from collections import deque
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -694,3 +697,19 @@ def test_the_interpreter_gives_the_issue_s_expected_outputs() -> None:
     ]
     assert [f for _, _, f in interpreted(*REPRODUCTIONS[1], one(1))[0]] == [{"n": 1}]
     assert [f for _, _, f in interpreted(*REPRODUCTIONS[2], one(1))[0]] == [{"a": 1}]
+
+
+def test_a_window_after_the_aggregate_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None:
+    source = tmp_path / "late.vpl"
+    source.write_text(
+        "stream S = Order\n    .aggregate(n: count())\n    .window(2)\n    .emit(n: n)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "compile", str(source), "-o", str(tmp_path / "late.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"{source}:3:6: error: E018 " in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "late.py").exists()
