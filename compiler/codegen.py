@@ -269,10 +269,7 @@ class StreamCodegen:
             effect = effect or ordered
         lines: Lines = []
         source = "batch"
-        for number, stage in enumerate(stages, start=2):
-            if number == len(stages) + 1:
-                lines += [f"for ts, f in {source}:", *indent(stage or ["pass"])]
-                break
+        for number, stage in enumerate(stages[:-1], start=2):
             target = f"stage{number}"
             lines += [
                 f"{target}: list[tuple[int, Fields]] = []",
@@ -280,7 +277,7 @@ class StreamCodegen:
                 *indent([*stage, f"{target}.append((ts, f))"]),
             ]
             source = target
-        return lines
+        return [*lines, f"for ts, f in {source}:", *indent(stages[-1] or ["pass"])]
 
     # -- per-event ops -------------------------------------------------------------------
 
