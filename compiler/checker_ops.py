@@ -300,6 +300,9 @@ class StreamChecker:
         if self.window_seen:
             self._report_error("E012", "a stream can have only one '.window'", op.name_span)
             return None
+        if self.aggregate_seen:  # D30: the window would collect one-event aggregates
+            self._report_error("E018", "'.window' must come before '.aggregate'", op.name_span)
+            return None
         self.window_seen = True
         return check_window(op, origin, self.env)
 

@@ -4,7 +4,8 @@ A stream's ops are split into segments at its window/aggregate boundary:
 
     stream_S(ts, f)   per-event ops before the window, then the window update
     batch_S(batch)    (buffered windows) ops between window and aggregate, the aggregate
-    after_S(ts, f)    per-event ops after the aggregate, then delivery downstream
+    after_S(ts, f)    per-event ops after the aggregate, then delivery downstream;
+    after_S(batch)    the same op by op over a batch, when effects could interleave
     flush_S()         end of input (§6.7)
 
 Each segment is a flat function: dropping an event is `return` (or `continue` in a batch
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from vplc import model
@@ -174,7 +176,10 @@ class StreamCodegen:
     def windowed(self) -> None:
         shape = self.shape
         after = self.name("after")
-        self.function(after, self.ops_then_deliver(shape.post))
+        if self.after_takes_batches:
+            self.function(after, self.post_per_op(), signature=_BATCH_SIGNATURE)
+        else:
+            self.function(after, self.ops_then_deliver(shape.post))
         entry = self.ops(shape.pre, drop="return")
         if shape.window is None:
             # An aggregate without a window aggregates each event alone (W001).
@@ -198,21 +203,97 @@ class StreamCodegen:
         body = declared + (lines or ["pass"])
         self.out.body.extend(["", f"def {name}({signature}) -> {returns}:", *indent(body)])
 
+    # -- batches: per event or op by op -------------------------------------------------
+
+    # A batch of several events runs through each op before the next op runs (§5.2, §6).
+    # Ops without ordered effects (where, select, distinct, limit) give the same events in
+    # the same order either way, so running the whole segment per event differs only in
+    # how the effects of *several* ops interleave: lines of two `.emit`s, `.print` and
+    # `.log` lines, and a direct hand-over to consumers, which run (and write) at once
+    # (§5.1 routes a stream's results when it is done with the batch; queued deliveries
+    # already wait for that). So a segment runs op by op only when it may see several
+    # events at once and has two or more ordered effects; otherwise per event, cheaper.
+
+    def ordered_effects(self, ops: tuple[model.StreamOp, ...], delivers: bool) -> int:
+        effects = sum(isinstance(op, _ORDERED_EFFECTS) for op in ops)
+        hand_over = delivers and not self.queued and self.delivery is not None
+        return effects + hand_over
+
+    @property
+    def after_takes_batches(self) -> bool:
+        """Whether `after_S` takes the batch and runs its ops op by op: the ops after a
+        window without aggregate, or after an aggregate that gives one result per key of a
+        batch of several partitions, with two or more ordered effects."""
+        shape = self.shape
+        several = shape.window is not None and (
+            shape.aggregate is None
+            or (shape.aggregate_key is not None and shape.aggregate_key != shape.window_key)
+        )
+        return several and self.ordered_effects(shape.post, delivers=True) > 1
+
+    @property
+    def between_per_op(self) -> bool:
+        """Whether the ops between window and aggregate run op by op over the batch."""
+        return self.ordered_effects(self.shape.between, delivers=False) > 1
+
+    @cached_property
+    def delivery(self) -> str | None:
+        """The statements handing `(ts, f)` to this stream's consumers, if it has any."""
+        return self.deliver(self.stream.name)
+
+    def post_per_op(self) -> Lines:
+        delivery = self.delivery
+        tail = [(delivery.split("\n"), not self.queued)] if delivery is not None else []
+        return self.per_op(self.shape.post, tail)
+
+    def per_op(self, ops: tuple[model.StreamOp, ...], tail: list[tuple[Lines, bool]]) -> Lines:
+        """Loops over `batch`, a new one where an op with an ordered effect follows another:
+        each loop's survivors are the next loop's batch. `tail` (code, ordered effect)
+        runs after the ops, for each surviving event."""
+        steps: list[tuple[Lines, bool]] = []
+        for op in ops:
+            code = self.op(op, drop="continue")
+            if code:
+                steps.append(([self.origin(op), *code], isinstance(op, _ORDERED_EFFECTS)))
+            if code and code[-1] == "continue":
+                break  # `.limit(0)`: nothing after it can run
+        else:
+            steps.extend(tail)
+        stages: list[Lines] = [[]]
+        effect = False
+        for code, ordered in steps:
+            if ordered and effect:
+                stages.append([])
+                effect = False
+            stages[-1].extend(code)
+            effect = effect or ordered
+        lines: Lines = []
+        source = "batch"
+        for number, stage in enumerate(stages[:-1], start=2):
+            target = f"stage{number}"
+            lines += [
+                f"{target}: list[tuple[int, Fields]] = []",
+                f"for ts, f in {source}:",
+                *indent([*stage, f"{target}.append((ts, f))"]),
+            ]
+            source = target
+        return [*lines, f"for ts, f in {source}:", *indent(stages[-1] or ["pass"])]
+
     # -- per-event ops -------------------------------------------------------------------
 
     def ops_then_deliver(self, ops: tuple[model.StreamOp, ...]) -> Lines:
         lines = self.ops(ops, drop="return")
         if lines and lines[-1] == "return":
             return lines
-        delivery = self.deliver(self.stream.name)
+        delivery = self.delivery
         if delivery is not None:
             lines.extend(delivery.split("\n"))
         return lines
 
     def ops(self, ops: tuple[model.StreamOp, ...], drop: str) -> Lines:
         lines: Lines = []
-        for index, op in enumerate(ops, start=1):
-            code = self.op(op, index, drop)
+        for op in ops:
+            code = self.op(op, drop)
             if code:
                 lines.append(self.origin(op))
                 lines.extend(code)
@@ -220,7 +301,12 @@ class StreamCodegen:
                 break  # `.limit(0)`: nothing after it can run
         return lines
 
-    def op(self, op: model.StreamOp, index: int, drop: str) -> Lines:
+    def position(self, op: model.StreamOp) -> int:
+        """The op's 1-based place in the whole stream: it names the op's own state, which
+        no other op may share (a place within a segment restarts after the window)."""
+        return next(i for i, o in enumerate(self.stream.ops, start=1) if o is op)
+
+    def op(self, op: model.StreamOp, drop: str) -> Lines:
         c = self.compiler()
         match op:
             case model.Where(cond=cond):
@@ -241,7 +327,7 @@ class StreamCodegen:
                 parts = [c.value(e) if e is not None else "None" for e in (level, message, data)]
                 return [f"vpl_log({py_literal(self.stream.name)}, {', '.join(parts)})"]
             case model.Distinct(key=key):
-                seen = self.name("seen", index)
+                seen = self.name("seen", self.position(op))
                 self.state_vars.append(f"{seen}: set[Any] = set()")
                 if key is None:
                     self.uses.add("event_key")
@@ -258,7 +344,7 @@ class StreamCodegen:
             case model.Limit(count=count):
                 if count <= 0:
                     return [drop]
-                passed = self.name("passed", index)
+                passed = self.name("passed", self.position(op))
                 self.state_vars.append(f"{passed} = 0")
                 self.rebound.append(passed)
                 return [f"if {passed} >= {count}:", f"    {drop}", f"{passed} += 1"]
@@ -547,13 +633,14 @@ class StreamCodegen:
     def batch_function(self) -> None:
         """`batch_S(batch)`: what a buffered window emits goes through the ops between the
         window and the aggregate, then is aggregated (one result per partition key, in
-        first-seen order) or, without aggregate, flows on event by event."""
+        first-seen order) or, without aggregate, goes on to `after_S`."""
         after = self.name("after")
-        between = self.ops(self.shape.between, drop="continue")
         agg = self.aggregate
-        if agg is None:
-            loop = [*between, f"{after}(ts, f)"]
-            lines = ["for ts, f in batch:", *indent(loop)]
+        if agg is None:  # no ops between: they all come after
+            if self.after_takes_batches:
+                lines = [f"{after}(batch)"]
+            else:
+                lines = ["for ts, f in batch:", f"    {after}(ts, f)"]
         else:
             cls = self.name("Agg")
             self.out.classes.append(
@@ -565,18 +652,24 @@ class StreamCodegen:
             )
             self.result_function(cls)
             update = ["w.n += 1", "w.ts = ts", *agg.update_lines("w", self.compiler())]
-            lines = self.batch_aggregate(cls, between, update)
-        self.function(self.name("batch"), lines, signature="batch: list[tuple[int, Fields]]")
+            lines = self.batch_aggregate(cls, update)
+        self.function(self.name("batch"), lines, signature=_BATCH_SIGNATURE)
 
-    def batch_aggregate(self, cls: str, between: Lines, update: Lines) -> Lines:
+    def aggregate_loops(self, update: Lines) -> Lines:
+        """The ops between window and aggregate over `batch`, then `update` per event."""
+        if self.between_per_op:
+            return self.per_op(self.shape.between, [(update, False)])
+        between = self.ops(self.shape.between, drop="continue")
+        return ["for ts, f in batch:", *indent(between + update)]
+
+    def batch_aggregate(self, cls: str, update: Lines) -> Lines:
         after, result = self.name("after"), self.name("result")
         key = self.shape.aggregate_key
         self.uses.add("MISSING")
         if key is None:
             return [
                 f"w = {cls}(MISSING)",
-                "for ts, f in batch:",
-                *indent(between + update),
+                *self.aggregate_loops(update),
                 "if w.n:",
                 f"    {after}(w.ts, {result}(w))",
             ]
@@ -588,12 +681,14 @@ class StreamCodegen:
             "if w is None:",
             f"    w = groups[key] = {cls}(key_value)",
         ]
+        if self.after_takes_batches:
+            results = [f"{after}([(w.ts, {result}(w)) for w in groups.values()])"]
+        else:
+            results = ["for w in groups.values():", f"    {after}(w.ts, {result}(w))"]
         return [
             f"groups: dict[Any, {cls}] = {{}}",
-            "for ts, f in batch:",
-            *indent(between + lookup + update),
-            "for w in groups.values():",
-            f"    {after}(w.ts, {result}(w))",
+            *self.aggregate_loops(lookup + update),
+            *results,
         ]
 
 
@@ -621,6 +716,9 @@ def _sliding_time_lines(window: model.Window, batch: str) -> Lines:
         f"    {batch}(list(buf))",
     ]
 
+
+_ORDERED_EFFECTS = (model.Emit, model.Print, model.Log)
+_BATCH_SIGNATURE = "batch: list[tuple[int, Fields]]"
 
 _BASE_SLOTS = [
     Slot("n", "int", "0", "events in the window"),
