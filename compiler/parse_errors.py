@@ -109,6 +109,14 @@ class _Context:
         offset = self.token.start_pos or 0
         return self.source[max(offset + start, 0) : max(offset + stop, 0)]
 
+    @property
+    def written(self) -> str:
+        """The token as written: a quoted name's value lacks its backticks (D46)."""
+        start, end = self.token.start_pos, self.token.end_pos
+        if start is None or end is None or self.at_end:
+            return str(self.token)
+        return self.source[start:end]
+
     def previous(self) -> Token | None:
         """The token just before the error, if the parser has not reduced it yet."""
         top = self.stack[-1] if self.stack else None
@@ -135,8 +143,7 @@ def _token_span(token: Token) -> Span:
     return Span(line, column, token.end_line or line, token.end_column or column + 1)
 
 
-def _shown(token: Token) -> str:
-    text = str(token)
+def _shown(text: str) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
@@ -243,7 +250,7 @@ def _missing_punctuation(ctx: _Context) -> tuple[str, Span] | None:
         return f"missing '{closers[0]}'", ctx.span
     # A name followed by `:` after a complete argument: the comma before it is missing.
     # (It may lex as NAME: the lexer state is the one before the parser's reductions.)
-    followed_by_colon = re.match(r"[ \t\r\n]*:(?!=)", ctx.text(len(ctx.token), 200))
+    followed_by_colon = re.match(r"[ \t\r\n]*:(?!=)", ctx.text(len(ctx.written), 200))
     is_label = ctx.token.type == "LABEL" or (ctx.token.type == "NAME" and followed_by_colon)
     if is_label and "COMMA" in ctx.expected:
         return "missing ','", ctx.span
@@ -294,7 +301,7 @@ _TOKEN_RULES: tuple[Callable[[_Context], tuple[str, Span] | None], ...] = (
 
 
 def _generic_message(ctx: _Context) -> str:
-    message = f"unexpected '{_shown(ctx.token)}'"
+    message = f"unexpected '{_shown(ctx.written)}'"
     expected = _describe_expected(ctx.expected, ctx.literals)
     return f"{message} (expected {expected})" if expected else message
 
@@ -337,6 +344,14 @@ def _describe_terminal(name: str, literals: Mapping[str, str]) -> str:
 # Characters that start no token at all
 
 
+def _bad_quoted_name(rest: str, span: Callable[[int], Span]) -> Diagnostic:
+    """A backtick that starts no quoted identifier (D46): empty, or not closed on its line."""
+    if rest.startswith("``"):
+        return error("PARSE", "empty quoted name '``'", span(2))
+    message = "unterminated quoted name: '`' needs a closing '`' on the same line"
+    return error("PARSE", message, span(len(rest)))
+
+
 def _unexpected_character(exc: UnexpectedCharacters, source: str) -> Diagnostic:
     offset = exc.pos_in_stream or 0
     char = source[offset] if 0 <= offset < len(source) else ""
@@ -350,6 +365,8 @@ def _unexpected_character(exc: UnexpectedCharacters, source: str) -> Diagnostic:
         return error("PARSE", "unterminated string literal", span(len(rest)))
     if char == "'":
         return error("PARSE", "strings are written in double quotes in VPL", span(1))
+    if char == "`":
+        return _bad_quoted_name(rest, span)
     word = re.match(r"[@\w][\w.:+-]*", rest)
     if char == "@" and word:
         message = (

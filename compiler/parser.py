@@ -75,7 +75,16 @@ def _lark() -> Lark:
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=True,
+        lexer_callbacks={"NAME": _unquote, "LABEL": _unquote},
     )
+
+
+def _unquote(token: Token) -> Token:
+    """A quoted identifier's token carries the name without its backticks (D46); its
+    position still covers them, so diagnostics point at the text as written."""
+    if token.startswith("`"):
+        return Token.new_borrow_pos(token.type, token[1:-1], token)
+    return token
 
 
 @functools.cache
