@@ -26,6 +26,7 @@ from lark.tree import Meta
 from vplc import syntax as s
 from vplc.diagnostics import CompileError, Diagnostic, error
 from vplc.parse_errors import syntax_error
+from vplc.recursion import deep_recursion
 
 __all__ = ["duration_ms", "parse", "timestamp_ms"]
 
@@ -51,11 +52,8 @@ def parse(source: str, filename: str = "<input>") -> s.Program:
         message = f"internal compiler error while parsing '{filename}': {exc}; please report it"
         raise CompileError([error("PARSE", message, span)]) from None
     builder = _Builder(source)
-    try:
+    with deep_recursion():  # the precedence climber recurses; the rest is iterative
         statements: tuple[s.Statement, ...] = _build(tree, builder)
-    except RecursionError:  # `2 ** 2 ** ...` or `- - ... x`, thousands deep
-        message = "expression nested too deeply"
-        raise CompileError([error("PARSE", message, s.Span(1, 1, 1, 1))]) from None
     if builder.syntax_errors:
         first = min(builder.syntax_errors, key=lambda d: (d.span.line, d.span.column))
         raise CompileError([first])
@@ -443,7 +441,12 @@ class _Builder:
                 items.append(_Infix(s.BinaryOp.NOT_IN, _tspan(child).to(_tspan(last))))
             else:
                 items.append(_Infix(s.BinaryOp(str(child)), _tspan(child)))
-        return _Climber(items, self).expression(0)
+        try:
+            return _Climber(items, self).expression(0)
+        except RecursionError:  # `2 ** 2 ** ...` or `x + - - ... y`, thousands deep
+            message = "expression nested too deeply"
+            self.syntax_errors.append(error("E099", message, _span(meta)))
+            return s.Literal(s.LiteralKind.NULL, None, _span(meta))
 
     @_rule
     def prefixed(self, meta: Meta, children: Children) -> s.Unary:
