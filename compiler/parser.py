@@ -119,6 +119,7 @@ _TIMESTAMP = re.compile(
     r"@(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:Z|([+-])(\d{2}):(\d{2}))?)?"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INT_LITERAL_MAX = 2**63
 
 
 def duration_ms(text: str) -> int:
@@ -575,7 +576,13 @@ class _Builder:
     def _literal_value(self, tok: Token) -> tuple[s.LiteralKind, int | float | str | bool | None]:
         match tok.type:
             case "INT":
-                return s.LiteralKind.INT, int(tok)
+                # Up to 2**63, so that -9223372036854775808 can be written; more is an error
+                # (and `int` refuses over 4300 digits).
+                value = int(tok) if len(tok) <= 20 else _INT_LITERAL_MAX + 1
+                if value > _INT_LITERAL_MAX:
+                    self._syntax_error("integer literal too large (more than 2**63)", tok)
+                    return s.LiteralKind.INT, 0
+                return s.LiteralKind.INT, value
             case "FLOAT":
                 return s.LiteralKind.FLOAT, float(tok)
             case "STRING":
