@@ -788,3 +788,14 @@ def test_fuzz_mutations_never_crash_check(tmp_path: Path) -> None:
             assert re.search(r"mutant\.vpl:\d+:\d+: error: \w+ ", err), context
         statuses.add(status)
     assert statuses == {0, 1}  # the mutations exercise both outcomes
+
+
+def test_undeclared_event_type_is_one_warning_for_many_streams(tmp_path: Path) -> None:
+    source = "".join(f"stream S{i} = Tick .emit(p: price)\n" for i in range(5))
+    write(tmp_path, "many.vpl", source)
+    result = vplc_cmd("check", "many.vpl", cwd=tmp_path)
+    assert result.returncode == 0
+    headers = [line for line in result.stderr.splitlines() if line.startswith("many.vpl:")]
+    assert headers == [
+        "many.vpl:1:13: warning: W030 'Tick' is neither a declared event type nor a stream"
+    ]
