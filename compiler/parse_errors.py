@@ -34,6 +34,7 @@ _AFTER_OPERAND = frozenset(
      "ATTR_DOT", "LSQB", "LPAR"}
 )  # fmt: skip
 _CLOSERS = {"RPAR": ")", "RSQB": "]", "RBRACE": "}"}
+_OPENERS = {")": "(", "]": "[", "}": "{"}
 _IGNORED = frozenset({"WHITESPACE", "LINE_COMMENT", "BLOCK_COMMENT"})
 _PATTERN_NAMES = {
     "NAME": "a name",
@@ -67,6 +68,8 @@ def syntax_error(exc: UnexpectedInput, source: str, literals: Mapping[str, str])
         ctx = _Context.of(exc, source, literals)
         for rule in _TOKEN_RULES:
             found = rule(ctx)
+            if isinstance(found, Diagnostic):
+                return found
             if found is not None:
                 return error("PARSE", *found)
         return error("PARSE", _generic_message(ctx), ctx.span)
@@ -241,19 +244,42 @@ def _op_name(head: list[Any]) -> str | None:
     return None
 
 
-def _missing_punctuation(ctx: _Context) -> tuple[str, Span] | None:
+def _missing_punctuation(ctx: _Context) -> tuple[str, Span] | Diagnostic | None:
     """A closing bracket or a comma left out, seen when the next thing begins."""
     closers = [text for name, text in _CLOSERS.items() if name in ctx.expected]
     starts_op = ctx.token.type == "DOT" and re.match(r"\.\s*\w+\s*(\(|as\b)", ctx.text(0, 200))
     starts_next = ctx.at_end or ctx.token.type in _STATEMENT_STARTS or starts_op
     if len(closers) == 1 and starts_next:
-        return f"missing '{closers[0]}'", ctx.span
+        missing = error("PARSE", f"missing '{closers[0]}'", ctx.span)
+        opener = _unclosed(ctx.stack, _OPENERS[closers[0]])
+        if opener is None:
+            return missing
+        note = (f"'{opener}' opened here", _token_span(opener))
+        return Diagnostic(missing.severity, missing.code, missing.message, missing.span, (note,))
     # A name followed by `:` after a complete argument: the comma before it is missing.
     # (It may lex as NAME: the lexer state is the one before the parser's reductions.)
     followed_by_colon = re.match(r"[ \t\r\n]*:(?!=)", ctx.text(len(ctx.written), 200))
     is_label = ctx.token.type == "LABEL" or (ctx.token.type == "NAME" and followed_by_colon)
     if is_label and "COMMA" in ctx.expected:
         return "missing ','", ctx.span
+    return None
+
+
+def _unclosed(stack: Iterable[Any], opener: str) -> Token | None:
+    """The innermost `opener` token still open on the parser's value stack. Pairs are
+    mostly reduced into subtrees already, but one just closed may still be there as two
+    tokens (the parser reduces on the next token, the one in error)."""
+    closer = next(c for c, o in _OPENERS.items() if o == opener)
+    depth = 0
+    for value in reversed(list(stack)):
+        if not isinstance(value, Token):
+            continue
+        if value == closer:
+            depth += 1
+        elif value == opener:
+            if not depth:
+                return value
+            depth -= 1
     return None
 
 
@@ -286,7 +312,7 @@ def _end_of_input(ctx: _Context) -> tuple[str, Span] | None:
     return ("unexpected end of input", ctx.span) if ctx.at_end else None
 
 
-_TOKEN_RULES: tuple[Callable[[_Context], tuple[str, Span] | None], ...] = (
+_TOKEN_RULES: tuple[Callable[[_Context], tuple[str, Span] | Diagnostic | None], ...] = (
     _double_slash,
     _unterminated_comment,
     _foreign_operator,
