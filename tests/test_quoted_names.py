@@ -210,3 +210,19 @@ def test_mangle_collisions_seen_in_practice_stay_apart() -> None:
     idents = [mangle("stream", n) for n in names] + [mangle("stream", n, 1) for n in names]
     assert len(set(idents)) == len(idents)
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", ident) for ident in idents)
+
+
+@pytest.mark.parametrize("name", ['a"""b\\', 'c"""', "it's", "x\\", "é'\"", "0", "def"])
+def test_any_quoted_stream_name_compiles_in_every_kind_of_stream(name: str) -> None:
+    # Stream names reach docstrings, comments and string literals of the module.
+    source = (
+        f"stream `{name}` = T.window(2).aggregate(n: count()).emit(n)\n"
+        f"stream `{name}2` = T.aggregate(n: count()).emit(n)\n"
+        f"stream `{name}3` = `{name}2`.where(n > 0).emit(n)\n"
+    )
+    outputs = run(source, [("T", 0, {}), ("T", 1, {})])
+    assert sorted(outputs, key=str) == sorted(
+        [(f"{name}2", 0, {"n": 1}), (f"{name}2", 1, {"n": 1}), (f"{name}3", 0, {"n": 1}),
+         (f"{name}3", 1, {"n": 1}), (name, 1, {"n": 2})],
+        key=str,
+    )  # fmt: skip
