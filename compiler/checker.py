@@ -80,6 +80,8 @@ class _StreamsChecker:
         self.outputs: dict[str, Schema] = {}
         self.results: dict[int, StreamResult] = {}
         self.sources: dict[int, tuple[SourceRef, ...]] = {}
+        # Source name -> its first use, for names that are neither events nor streams.
+        self.undeclared: dict[str, syntax.Span] = {}
 
     def run(self) -> tuple[Stream, ...]:
         self._duplicates()
@@ -92,6 +94,7 @@ class _StreamsChecker:
         for component in components:
             for index in component:
                 self._check_stream(index)
+        self._undeclared_warnings()
         self._cross_stream_warnings()
         return tuple(
             Stream(
@@ -157,15 +160,18 @@ class _StreamsChecker:
             # A stream in a cycle may not be checked yet: its output is unknown.
             parts.append(self.outputs.get(name, DYNAMIC))
         if not parts:
-            self.env.report(
-                warning(
-                    "W030",
-                    f"'{name}' is neither a declared event type nor a stream",
-                    span,
-                )
-            )
+            # Streams are checked in dependency order: keep the use first in the source.
+            first = self.undeclared.get(name)
+            if first is None or (span.line, span.column) < (first.line, first.column):
+                self.undeclared[name] = span
             return DYNAMIC
         return union(parts, f"'{name}'")
+
+    def _undeclared_warnings(self) -> None:
+        """One W030 per undeclared source name, at its first use (not once per stream)."""
+        for name, span in self.undeclared.items():
+            message = f"'{name}' is neither a declared event type nor a stream"
+            self.env.report(warning("W030", message, span))
 
     # -- warnings across streams --------------------------------------------------------
 

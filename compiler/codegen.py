@@ -729,9 +729,10 @@ _BASE_SLOTS = [
 
 def _state_class(name: str, doc: str, slots: list[Slot]) -> str:
     names = ", ".join(py_literal(s.name) for s in slots)
+    doc_text = doc.replace('"', '\\"')  # a quoted stream name (D46) may hold `"""`
     lines = [
         f"class {name}:",
-        f'    """{doc}"""',
+        f'    """{doc_text}"""',
         "",
         f"    __slots__ = ({names},)",
         "",

@@ -29,6 +29,8 @@ class Diagnostic:
     code: str  # "PARSE", "E002", "W030", "LOAD", ...
     message: str
     span: Span
+    # Lines that help find the cause, each shown with its own caret: `'(' opened here`.
+    notes: tuple[tuple[str, Span], ...] = ()
 
     @property
     def is_error(self) -> bool:
@@ -61,23 +63,28 @@ def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def format_diagnostic(diagnostic: Diagnostic, filename: str, source: str) -> str:
-    """The diagnostic's header line, the source line indented by 4, and a caret line."""
-    span = diagnostic.span
-    header = (
-        f"{filename}:{span.line}:{span.column}: {diagnostic.severity.value}: "
-        f"{diagnostic.code} {diagnostic.message}"
-    )
+    """The diagnostic's header line, the source line indented by 4, and a caret line; then
+    each note the same way (`prog.vpl:3:10: note: '(' opened here`)."""
+    text = diagnostic.severity.value + ": " + diagnostic.code + " " + diagnostic.message
+    parts = [_located(text, diagnostic.span, filename, source)]
+    parts += [_located(f"note: {message}", span, filename, source) for message, span in
+              diagnostic.notes]  # fmt: skip
+    return "\n".join(parts)
+
+
+def _located(text: str, span: Span, filename: str, source: str) -> str:
+    header = f"{filename}:{span.line}:{span.column}: {text}"
     lines = source.split("\n")  # line numbers count \n only, as the parser does
     if not 1 <= span.line <= len(lines):
         return header
-    text = lines[span.line - 1].expandtabs(1)
+    shown = lines[span.line - 1].expandtabs(1)
     start = max(span.column - 1, 0)
     if span.end_line == span.line:
         width = max(span.end_column - span.column, 1)
     else:
-        width = max(len(text.rstrip()) - start, 1)
+        width = max(len(shown.rstrip()) - start, 1)
     caret = " " * start + "^" + "~" * (width - 1)
-    return f"{header}\n    {text.rstrip()}\n    {caret}"
+    return f"{header}\n    {shown.rstrip()}\n    {caret}"
 
 
 def format_all(diagnostics: Iterable[Diagnostic], filename: str, source: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from vpl_runtime import builtins as rt_builtins
 from vpl_runtime import values as rt_values
 from vpl_runtime.values import MISSING
-from vplc.names import py_literal
+from vplc.names import py_literal, vpl_name
 from vplc.syntax import (
     ArrayLit,
     Attribute,
@@ -471,14 +471,14 @@ def _unparse(e: Expr) -> str:
                 return f"{value}ms"
             return py_literal(value)  # spells inf and nan apart from names
         case Name(name=name):
-            return name
+            return vpl_name(name)  # `sum(x)` quoted is a field, not the call
         case Binary(op=op, left=left, right=right):
             return f"({_unparse(left)} {op.value} {_unparse(right)})"
         case Unary(op=op, operand=operand):
             space = " " if op is UnaryOp.NOT else ""
             return f"({op.value}{space}{_unparse(operand)})"
         case Call(func=func, args=args):
-            return f"{func}({', '.join(unparse(a) for a in args)})"
+            return f"{vpl_name(func)}({', '.join(unparse(a) for a in args)})"
         case Index(target=target, index=index):
             return f"{_unparse(target)}[{_unparse(index)}]"
         case Slice(target=target, start=start, end=end):
@@ -486,7 +486,7 @@ def _unparse(e: Expr) -> str:
             hi = "" if end is None else _unparse(end)
             return f"{_unparse(target)}[{lo}:{hi}]"
         case Attribute(target=target, name=name):
-            return f"{_unparse(target)}.{name}"
+            return f"{_unparse(target)}.{vpl_name(name)}"
         case IfExpr(cond=cond, then=then, otherwise=otherwise):
             return f"(if {_unparse(cond)} then {_unparse(then)} else {_unparse(otherwise)})"
         case ArrayLit(items=items):

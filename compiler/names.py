@@ -2,9 +2,13 @@
 
 VPL identifiers (`[A-Za-z_][A-Za-z0-9_]*`) may be Python keywords or builtins (`class`,
 `None`, `__import__`), so they never become Python names by themselves: `mangle` prefixes a
-role word without underscores, which makes the mapping injective (the role is the text before
-the first underscore, an index the text after the last one). Field names and stream names
-that appear as data go through `py_literal`.
+role word without underscores (the role is the text before the first underscore). A quoted
+identifier (D46) can hold any text but a backtick or a line break; when it is not a plain
+identifier, `mangle` spells it `0` followed by its ASCII letters and digits as they are and
+every other character as `_<hex code>_` (`user-id` -> `0user_2d_id`). Plain names never
+start with a digit, and the escapes come in pairs of underscores, so an index appended as
+`_<index>` is told apart by the odd count: the mapping stays injective. Field names and
+stream names that appear as data go through `py_literal`.
 """
 
 from __future__ import annotations
@@ -14,15 +18,28 @@ import re
 
 _ROLE = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 _VPL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+# Words the grammar reads as keywords in an expression (grammar.lark).
+_KEYWORDS = frozenset(
+    {"event", "extends", "context", "let", "var", "const", "stream", "as", "if", "then",
+     "else", "not", "and", "or", "in", "is", "true", "false", "null"}
+)  # fmt: skip
 
 
 def mangle(role: str, name: str, index: int | None = None) -> str:
     """The Python identifier of a generated object: `role_name` or `role_name_index`."""
     if not _ROLE.match(role):
         raise ValueError(f"bad role {role!r}")
-    if not _VPL_NAME.match(name):
+    if not name or "`" in name or "\n" in name or "\r" in name:
         raise ValueError(f"not a VPL identifier: {name!r}")
+    if not _VPL_NAME.match(name):
+        name = "0" + "".join(c if c in _ALNUM else f"_{ord(c):x}_" for c in name)
     return f"{role}_{name}" if index is None else f"{role}_{name}_{index}"
+
+
+def vpl_name(name: str) -> str:
+    """`name` as VPL source text: quoted (D46) unless it is a plain identifier."""
+    return name if _VPL_NAME.match(name) and name not in _KEYWORDS else f"`{name}`"
 
 
 def py_literal(value: object) -> str:

@@ -34,6 +34,7 @@ _AFTER_OPERAND = frozenset(
      "ATTR_DOT", "LSQB", "LPAR"}
 )  # fmt: skip
 _CLOSERS = {"RPAR": ")", "RSQB": "]", "RBRACE": "}"}
+_OPENERS = {")": "(", "]": "[", "}": "{"}
 _IGNORED = frozenset({"WHITESPACE", "LINE_COMMENT", "BLOCK_COMMENT"})
 _PATTERN_NAMES = {
     "NAME": "a name",
@@ -67,6 +68,8 @@ def syntax_error(exc: UnexpectedInput, source: str, literals: Mapping[str, str])
         ctx = _Context.of(exc, source, literals)
         for rule in _TOKEN_RULES:
             found = rule(ctx)
+            if isinstance(found, Diagnostic):
+                return found
             if found is not None:
                 return error("PARSE", *found)
         return error("PARSE", _generic_message(ctx), ctx.span)
@@ -109,6 +112,14 @@ class _Context:
         offset = self.token.start_pos or 0
         return self.source[max(offset + start, 0) : max(offset + stop, 0)]
 
+    @property
+    def written(self) -> str:
+        """The token as written: a quoted name's value lacks its backticks (D46)."""
+        start, end = self.token.start_pos, self.token.end_pos
+        if start is None or end is None or self.at_end:
+            return str(self.token)
+        return self.source[start:end]
+
     def previous(self) -> Token | None:
         """The token just before the error, if the parser has not reduced it yet."""
         top = self.stack[-1] if self.stack else None
@@ -135,8 +146,7 @@ def _token_span(token: Token) -> Span:
     return Span(line, column, token.end_line or line, token.end_column or column + 1)
 
 
-def _shown(token: Token) -> str:
-    text = str(token)
+def _shown(text: str) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
@@ -234,19 +244,42 @@ def _op_name(head: list[Any]) -> str | None:
     return None
 
 
-def _missing_punctuation(ctx: _Context) -> tuple[str, Span] | None:
+def _missing_punctuation(ctx: _Context) -> tuple[str, Span] | Diagnostic | None:
     """A closing bracket or a comma left out, seen when the next thing begins."""
     closers = [text for name, text in _CLOSERS.items() if name in ctx.expected]
     starts_op = ctx.token.type == "DOT" and re.match(r"\.\s*\w+\s*(\(|as\b)", ctx.text(0, 200))
     starts_next = ctx.at_end or ctx.token.type in _STATEMENT_STARTS or starts_op
     if len(closers) == 1 and starts_next:
-        return f"missing '{closers[0]}'", ctx.span
+        missing = error("PARSE", f"missing '{closers[0]}'", ctx.span)
+        opener = _unclosed(ctx.stack, _OPENERS[closers[0]])
+        if opener is None:
+            return missing
+        note = (f"'{opener}' opened here", _token_span(opener))
+        return Diagnostic(missing.severity, missing.code, missing.message, missing.span, (note,))
     # A name followed by `:` after a complete argument: the comma before it is missing.
     # (It may lex as NAME: the lexer state is the one before the parser's reductions.)
-    followed_by_colon = re.match(r"[ \t\r\n]*:(?!=)", ctx.text(len(ctx.token), 200))
+    followed_by_colon = re.match(r"[ \t\r\n]*:(?!=)", ctx.text(len(ctx.written), 200))
     is_label = ctx.token.type == "LABEL" or (ctx.token.type == "NAME" and followed_by_colon)
     if is_label and "COMMA" in ctx.expected:
         return "missing ','", ctx.span
+    return None
+
+
+def _unclosed(stack: Iterable[Any], opener: str) -> Token | None:
+    """The innermost `opener` token still open on the parser's value stack. Pairs are
+    mostly reduced into subtrees already, but one just closed may still be there as two
+    tokens (the parser reduces on the next token, the one in error)."""
+    closer = next(c for c, o in _OPENERS.items() if o == opener)
+    depth = 0
+    for value in reversed(list(stack)):
+        if not isinstance(value, Token):
+            continue
+        if value == closer:
+            depth += 1
+        elif value == opener:
+            if not depth:
+                return value
+            depth -= 1
     return None
 
 
@@ -279,7 +312,7 @@ def _end_of_input(ctx: _Context) -> tuple[str, Span] | None:
     return ("unexpected end of input", ctx.span) if ctx.at_end else None
 
 
-_TOKEN_RULES: tuple[Callable[[_Context], tuple[str, Span] | None], ...] = (
+_TOKEN_RULES: tuple[Callable[[_Context], tuple[str, Span] | Diagnostic | None], ...] = (
     _double_slash,
     _unterminated_comment,
     _foreign_operator,
@@ -294,7 +327,7 @@ _TOKEN_RULES: tuple[Callable[[_Context], tuple[str, Span] | None], ...] = (
 
 
 def _generic_message(ctx: _Context) -> str:
-    message = f"unexpected '{_shown(ctx.token)}'"
+    message = f"unexpected '{_shown(ctx.written)}'"
     expected = _describe_expected(ctx.expected, ctx.literals)
     return f"{message} (expected {expected})" if expected else message
 
@@ -337,6 +370,14 @@ def _describe_terminal(name: str, literals: Mapping[str, str]) -> str:
 # Characters that start no token at all
 
 
+def _bad_quoted_name(rest: str, span: Callable[[int], Span]) -> Diagnostic:
+    """A backtick that starts no quoted identifier (D46): empty, or not closed on its line."""
+    if rest.startswith("``"):
+        return error("PARSE", "empty quoted name '``'", span(2))
+    message = "unterminated quoted name: '`' needs a closing '`' on the same line"
+    return error("PARSE", message, span(len(rest)))
+
+
 def _unexpected_character(exc: UnexpectedCharacters, source: str) -> Diagnostic:
     offset = exc.pos_in_stream or 0
     char = source[offset] if 0 <= offset < len(source) else ""
@@ -350,6 +391,8 @@ def _unexpected_character(exc: UnexpectedCharacters, source: str) -> Diagnostic:
         return error("PARSE", "unterminated string literal", span(len(rest)))
     if char == "'":
         return error("PARSE", "strings are written in double quotes in VPL", span(1))
+    if char == "`":
+        return _bad_quoted_name(rest, span)
     word = re.match(r"[@\w][\w.:+-]*", rest)
     if char == "@" and word:
         message = (

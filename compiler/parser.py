@@ -26,6 +26,7 @@ from lark.tree import Meta
 from vplc import syntax as s
 from vplc.diagnostics import CompileError, Diagnostic, error
 from vplc.parse_errors import syntax_error
+from vplc.recursion import deep_recursion
 
 __all__ = ["duration_ms", "parse", "timestamp_ms"]
 
@@ -51,11 +52,8 @@ def parse(source: str, filename: str = "<input>") -> s.Program:
         message = f"internal compiler error while parsing '{filename}': {exc}; please report it"
         raise CompileError([error("PARSE", message, span)]) from None
     builder = _Builder(source)
-    try:
+    with deep_recursion():  # the precedence climber recurses; the rest is iterative
         statements: tuple[s.Statement, ...] = _build(tree, builder)
-    except RecursionError:  # `2 ** 2 ** ...` or `- - ... x`, thousands deep
-        message = "expression nested too deeply"
-        raise CompileError([error("PARSE", message, s.Span(1, 1, 1, 1))]) from None
     if builder.syntax_errors:
         first = min(builder.syntax_errors, key=lambda d: (d.span.line, d.span.column))
         raise CompileError([first])
@@ -75,7 +73,16 @@ def _lark() -> Lark:
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=True,
+        lexer_callbacks={"NAME": _unquote, "LABEL": _unquote},
     )
+
+
+def _unquote(token: Token) -> Token:
+    """A quoted identifier's token carries the name without its backticks (D46); its
+    position still covers them, so diagnostics point at the text as written."""
+    if token.startswith("`"):
+        return Token.new_borrow_pos(token.type, token[1:-1], token)
+    return token
 
 
 @functools.cache
@@ -112,6 +119,7 @@ _TIMESTAMP = re.compile(
     r"@(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:Z|([+-])(\d{2}):(\d{2}))?)?"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INT_LITERAL_MAX = 2**63
 
 
 def duration_ms(text: str) -> int:
@@ -434,7 +442,12 @@ class _Builder:
                 items.append(_Infix(s.BinaryOp.NOT_IN, _tspan(child).to(_tspan(last))))
             else:
                 items.append(_Infix(s.BinaryOp(str(child)), _tspan(child)))
-        return _Climber(items, self).expression(0)
+        try:
+            return _Climber(items, self).expression(0)
+        except RecursionError:  # `2 ** 2 ** ...` or `x + - - ... y`, thousands deep
+            message = "expression nested too deeply"
+            self.syntax_errors.append(error("E099", message, _span(meta)))
+            return s.Literal(s.LiteralKind.NULL, None, _span(meta))
 
     @_rule
     def prefixed(self, meta: Meta, children: Children) -> s.Unary:
@@ -563,7 +576,13 @@ class _Builder:
     def _literal_value(self, tok: Token) -> tuple[s.LiteralKind, int | float | str | bool | None]:
         match tok.type:
             case "INT":
-                return s.LiteralKind.INT, int(tok)
+                # Up to 2**63, so that -9223372036854775808 can be written; more is an error
+                # (and `int` refuses over 4300 digits).
+                value = int(tok) if len(tok) <= 20 else _INT_LITERAL_MAX + 1
+                if value > _INT_LITERAL_MAX:
+                    self._syntax_error("integer literal too large (more than 2**63)", tok)
+                    return s.LiteralKind.INT, 0
+                return s.LiteralKind.INT, value
             case "FLOAT":
                 return s.LiteralKind.FLOAT, float(tok)
             case "STRING":

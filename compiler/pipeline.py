@@ -8,7 +8,7 @@ from vplc.checker import check
 from vplc.diagnostics import CompileError, Diagnostic, error, sorted_diagnostics
 from vplc.parser import parse
 from vplc.plan import Plan, plan
-from vplc.recursion import deep_recursion
+from vplc.recursion import deep_recursion, nesting_errors
 from vplc.syntax import Span
 
 
@@ -21,6 +21,9 @@ class Compiled:
 def analyse(source: str, filename: str) -> Compiled:
     """Parse, check and plan `source`; raises CompileError with every diagnostic."""
     program = parse(source, filename)
+    too_deep = nesting_errors(program)
+    if too_deep:
+        raise CompileError(too_deep)
     try:
         with deep_recursion():
             checked = check(program, source, filename)

@@ -14,7 +14,7 @@ import re
 from functools import cmp_to_key
 
 from vpl_runtime.keys import key_text
-from vpl_runtime.values import MISSING, Value, v_in, v_pow
+from vpl_runtime.values import MAX_ELEMENTS, MISSING, Value, v_in, v_pow
 
 # Default of optional parameters: distinct from null (None) and from MISSING.
 _BUILTINS_ABSENT: Value = object()
@@ -48,7 +48,10 @@ def _builtins_number(a: Value) -> float | None:
     if t is float:
         return a  # type: ignore[no-any-return]
     if t is int:
-        return float(a)
+        try:
+            return float(a)
+        except OverflowError:  # an int beyond f64: not a number a float function can take
+            return None
     return None
 
 
@@ -251,6 +254,10 @@ def fn_contains(container: Value, item: Value) -> Value:
 def fn_replace(s: Value, old: Value, new: Value) -> Value:
     """`replace(s, old, new)`: every occurrence."""
     if type(s) is str and type(old) is str and type(new) is str:
+        # The result's length, known before building it (D48): "" matches len(s) + 1 times.
+        matches = len(s) + 1 if not old else s.count(old)
+        if len(s) + matches * (len(new) - len(old)) > MAX_ELEMENTS:
+            return MISSING
         return s.replace(old, new)
     return MISSING
 
@@ -268,7 +275,12 @@ def fn_split(s: Value, sep: Value) -> Value:
 def fn_join(items: Value, sep: Value) -> Value:
     """`join(arr, sep)`: elements rendered as by `to_string` (strings unquoted, D15)."""
     if type(items) is list and type(sep) is str:
-        return sep.join([key_text(item) for item in items])
+        if len(sep) * (len(items) - 1) > MAX_ELEMENTS:
+            return MISSING
+        parts = [key_text(item) for item in items]
+        if sum(map(len, parts)) > MAX_ELEMENTS:
+            return MISSING
+        return sep.join(parts)
     return MISSING
 
 
@@ -320,7 +332,8 @@ def fn_to_int(a: Value) -> Value:
     if t is float:
         return _builtins_f64_to_i64(a)
     if t is str:
-        if _BUILTINS_INT_RE.fullmatch(a) is None:
+        # More than 20 digits is out of the i64 range, and too long for `int` past 4300.
+        if len(a) > 21 or _BUILTINS_INT_RE.fullmatch(a) is None:
             return MISSING
         n = int(a)
         return n if _BUILTINS_I64_MIN <= n <= _BUILTINS_I64_MAX else MISSING
@@ -335,7 +348,8 @@ def fn_to_float(a: Value) -> Value:
     if t is float:
         return a
     if t is int:
-        return float(a)
+        x = _builtins_number(a)
+        return MISSING if x is None else x
     if t is str and _BUILTINS_FLOAT_RE.fullmatch(a) is not None:
         return float(a)
     return MISSING
@@ -441,8 +455,8 @@ def fn_set(container: Value, key: Value, item: Value) -> Value:
 def fn_range(a: Value, b: Value = _BUILTINS_ABSENT) -> Value:
     """`range(n)` → [0, n), `range(a, b)` → [a, b), ints only."""
     if b is _BUILTINS_ABSENT:
-        return list(range(a)) if type(a) is int else MISSING
-    if type(a) is int and type(b) is int:
+        a, b = 0, a
+    if type(a) is int and type(b) is int and b - a <= MAX_ELEMENTS:
         return list(range(a, b))
     return MISSING
 
@@ -455,7 +469,10 @@ def fn_sum(a: Value) -> Value:
     for item in a:
         t = type(item)
         if t is float or t is int:
-            total += item
+            try:
+                total += item
+            except OverflowError:  # an int beyond f64
+                return MISSING
     return total
 
 
@@ -468,7 +485,10 @@ def fn_avg(a: Value) -> Value:
     for item in a:
         t = type(item)
         if t is float or t is int:
-            total += item
+            try:
+                total += item
+            except OverflowError:  # an int beyond f64
+                return MISSING
             n += 1
     return total / n if n else 0.0
 

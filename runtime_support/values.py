@@ -49,6 +49,11 @@ _VALUES_I64_MAX = 2**63 - 1
 _VALUES_I64_MIN = -(2**63)
 # Floats at or beyond these bounds saturate when cast to i64 (Rust `as i64`).
 _VALUES_I64_CEIL = 9.223372036854775807e18
+# Values that would take memory in proportion to an operand are MISSING past these (D48):
+# `a..b` longer than this many elements; an int product past this many bits (i64 overflow is
+# unspecified; keeping ints this small keeps every float conversion and `to_string` finite).
+MAX_ELEMENTS = 1_000_000
+_VALUES_MAX_INT_BITS = 127
 _VALUES_INF = math.inf
 _VALUES_NAN = math.nan
 
@@ -63,7 +68,10 @@ def v_add(a: Value, b: Value) -> Value:
     tb = type(b)
     if ta is int or ta is float:
         if tb is int or tb is float:
-            return a + b
+            try:
+                return a + b
+            except OverflowError:  # an int beyond f64 plus a float
+                return MISSING
     elif ta is str and tb is str:
         return a + b
     return MISSING
@@ -74,16 +82,25 @@ def v_sub(a: Value, b: Value) -> Value:
     ta = type(a)
     tb = type(b)
     if (ta is int or ta is float) and (tb is int or tb is float):
-        return a - b
+        try:
+            return a - b
+        except OverflowError:  # an int beyond f64 minus a float
+            return MISSING
     return MISSING
 
 
 def v_mul(a: Value, b: Value) -> Value:
-    """`a * b` on numbers."""
+    """`a * b` on numbers; an int product past 127 bits is MISSING (D48)."""
     ta = type(a)
     tb = type(b)
+    if ta is int and tb is int:
+        r = a * b
+        return r if r.bit_length() <= _VALUES_MAX_INT_BITS else MISSING
     if (ta is int or ta is float) and (tb is int or tb is float):
-        return a * b
+        try:
+            return a * b
+        except OverflowError:  # an int beyond f64 times a float
+            return MISSING
     return MISSING
 
 
@@ -102,7 +119,10 @@ def v_div(a: Value, b: Value) -> Value:
     if (ta is int or ta is float) and (tb is int or tb is float):
         if b == 0:
             return MISSING
-        return a / b
+        try:
+            return a / b
+        except OverflowError:  # an int beyond f64 and a float
+            return MISSING
     return MISSING
 
 
@@ -125,6 +145,8 @@ def v_mod(a: Value, b: Value) -> Value:
             return math.fmod(a, b)
         except ValueError:  # fmod(±inf, y): NaN in Rust
             return _VALUES_NAN
+        except OverflowError:  # an int beyond f64 and a float
+            return MISSING
     return MISSING
 
 
@@ -339,5 +361,6 @@ def v_slice(target: Value, start: Value, end: Value) -> Value:
 def v_range(a: Value, b: Value, inclusive: bool) -> Value:
     """`a..b` / `a..=b`: the list of ints between two int bounds, else MISSING."""
     if type(a) is int and type(b) is int:
-        return list(range(a, b + 1 if inclusive else b))
+        end = b + 1 if inclusive else b
+        return list(range(a, end)) if end - a <= MAX_ELEMENTS else MISSING
     return MISSING

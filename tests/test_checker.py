@@ -752,3 +752,16 @@ def test_conformance_output_cases_check(case: Path) -> None:
     source = (case / "program.vpl").read_text()
     program = check(parse(source, "program.vpl"), source, "program.vpl")
     assert program.streams
+
+
+def test_undeclared_source_is_warned_once_at_its_first_use() -> None:
+    # `b` reads `a`, so `a` is checked first; the warning still goes to the first use.
+    text = (
+        "stream b = a.emit(x)\n"
+        "stream z = Req.emit(x)\n"
+        "stream a = Req.emit(x)\n"
+        "stream c = merge(Req, Other.where(x > 1))\n"
+        "stream d = Other\n"
+    )
+    found = [(d.message.split("'")[1], at(d)) for d in checked(text).warnings if d.code == "W030"]
+    assert found == [("Req", (2, 12)), ("Other", (4, 23))]

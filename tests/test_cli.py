@@ -23,6 +23,8 @@ import pytest
 import vpl_runtime.values
 import vplc
 from vplc import cli
+from vplc.diagnostics import CompileError
+from vplc.parser import parse
 
 # A program whose event type is declared, so that `check` prints nothing for it.
 PROGRAM = """\
@@ -788,3 +790,56 @@ def test_fuzz_mutations_never_crash_check(tmp_path: Path) -> None:
             assert re.search(r"mutant\.vpl:\d+:\d+: error: \w+ ", err), context
         statuses.add(status)
     assert statuses == {0, 1}  # the mutations exercise both outcomes
+
+
+def test_undeclared_event_type_is_one_warning_for_many_streams(tmp_path: Path) -> None:
+    source = "".join(f"stream S{i} = Tick .emit(p: price)\n" for i in range(5))
+    write(tmp_path, "many.vpl", source)
+    result = vplc_cmd("check", "many.vpl", cwd=tmp_path)
+    assert result.returncode == 0
+    headers = [line for line in result.stderr.splitlines() if line.startswith("many.vpl:")]
+    assert headers == [
+        "many.vpl:1:13: warning: W030 'Tick' is neither a declared event type nor a stream"
+    ]
+
+
+def test_missing_paren_also_points_at_the_unclosed_one(tmp_path: Path) -> None:
+    write(tmp_path, "open.vpl", "stream s = A\n    .where(x > (1 + 2\n    .emit(x)\n")
+    result = vplc_cmd("check", "open.vpl", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "open.vpl:3:5: error: PARSE missing ')'",
+        "        .emit(x)",
+        "        ^",
+        "open.vpl:2:16: note: '(' opened here",
+        "        .where(x > (1 + 2",
+        "                   ^",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "closer", "opened"),
+    [
+        ("stream s = A\n    .emit(a: [1, 2, abs(3)\nstream t = A\n", "]", (2, 14)),
+        ("stream s = A\n    .emit(a: {k: (1)\n", "}", (2, 14)),
+        ("stream s = A\n    .emit(a: 1\n", ")", (2, 10)),
+    ],
+)
+def test_missing_closer_note_is_at_the_innermost_unclosed_opener(
+    source: str, closer: str, opened: tuple[int, int]
+) -> None:
+    with pytest.raises(CompileError) as info:
+        parse(source)
+    (d,) = info.value.diagnostics
+    assert d.message == f"missing '{closer}'"
+    ((message, span),) = d.notes
+    opener = {")": "(", "]": "[", "}": "{"}[closer]
+    assert (message, (span.line, span.column)) == (f"'{opener}' opened here", opened)
+
+
+def test_missing_paren_note_skips_a_pair_just_closed() -> None:
+    source = 'stream s = A\n    .where(a and (r == "eu")\n    .emit(x)\n'
+    with pytest.raises(CompileError) as info:
+        parse(source)
+    ((_, span),) = info.value.diagnostics[0].notes
+    assert (span.line, span.column) == (2, 11)
