@@ -254,7 +254,7 @@ def fn_contains(container: Value, item: Value) -> Value:
 def fn_replace(s: Value, old: Value, new: Value) -> Value:
     """`replace(s, old, new)`: every occurrence."""
     if type(s) is str and type(old) is str and type(new) is str:
-        # The result's length, known before building it (D48): "" matches len(s) + 1 times.
+        # The result's length, known before building it (D33): "" matches len(s) + 1 times.
         matches = len(s) + 1 if not old else s.count(old)
         if len(s) + matches * (len(new) - len(old)) > MAX_ELEMENTS:
             return MISSING

@@ -49,7 +49,7 @@ _VALUES_I64_MAX = 2**63 - 1
 _VALUES_I64_MIN = -(2**63)
 # Floats at or beyond these bounds saturate when cast to i64 (Rust `as i64`).
 _VALUES_I64_CEIL = 9.223372036854775807e18
-# Values that would take memory in proportion to an operand are MISSING past these (D48):
+# Values that would take memory in proportion to an operand are MISSING past these (D33):
 # `a..b` longer than this many elements; an int product past this many bits (i64 overflow is
 # unspecified; keeping ints this small keeps every float conversion and `to_string` finite).
 MAX_ELEMENTS = 1_000_000
@@ -90,7 +90,7 @@ def v_sub(a: Value, b: Value) -> Value:
 
 
 def v_mul(a: Value, b: Value) -> Value:
-    """`a * b` on numbers; an int product past 127 bits is MISSING (D48)."""
+    """`a * b` on numbers; an int product past 127 bits is MISSING (D33)."""
     ta = type(a)
     tb = type(b)
     if ta is int and tb is int:

@@ -1,4 +1,4 @@
-"""Event data cannot exhaust memory (D48): builtins and operators that would allocate in
+"""Event data cannot exhaust memory (D33): builtins and operators that would allocate in
 proportion to a value give MISSING past `MAX_ELEMENTS` elements or characters, and int
 products past 127 bits are MISSING, so no float conversion or `to_string` overflows.
 
