@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m ruff check compiler runtime_support tests benchmarks
 scripts/typecheck.sh
-python -m pytest -q "$@"
+python -m pytest -q -n auto "$@"
