@@ -15,9 +15,9 @@ from typing import Any
 
 from vplc import __version__
 from vplc.diagnostics import CompileError, Diagnostic, format_all
-from vplc.graph import to_dot, to_mermaid, topology
 from vplc.pipeline import Compiled, analyse
-from vplc.plandump import dump_plan
+from vplc.plan.dump import dump_plan
+from vplc.plan.topology import to_dot, to_mermaid, topology
 
 EXIT_OK = 0
 EXIT_COMPILE_ERRORS = 1
@@ -147,11 +147,11 @@ def _graph(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _module_source(compiled: Compiled, standalone: bool) -> str:
-    from vplc.generate import generate_module
+    from vplc.codegen.generate import generate_module
 
     source = generate_module(compiled.plan)
     if standalone:
-        from vplc.standalone import inline_runtime
+        from vplc.standalone.inline import inline_runtime
 
         source = inline_runtime(source)
     return source

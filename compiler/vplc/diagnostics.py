@@ -15,7 +15,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vplc.syntax import Span
+from vplc.frontend.syntax import Span
 
 
 class Severity(enum.Enum):

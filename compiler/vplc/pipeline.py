@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vplc.checker import check
+from vplc.check.checker import check
 from vplc.diagnostics import CompileError, Diagnostic, error, sorted_diagnostics
-from vplc.parser import parse
-from vplc.plan import Plan, plan
-from vplc.recursion import deep_recursion
-from vplc.syntax import Span
+from vplc.frontend.parser import parse
+from vplc.frontend.recursion import deep_recursion
+from vplc.frontend.syntax import Span
+from vplc.plan.planner import Plan, plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ def analyse(source: str, filename: str) -> Compiled:
 
 def compile_source(source: str, filename: str) -> str:
     """The generated module for `source` (named `filename` in messages and the header)."""
-    from vplc.generate import generate_module  # jinja2 and black: only when generating
+    from vplc.codegen.generate import generate_module  # jinja2 and black: only when generating
 
     return generate_module(analyse(source, filename).plan)
 

@@ -7,12 +7,12 @@ per-event expression typed against the schema before the aggregate.
 
 from __future__ import annotations
 
-from vplc import syntax
-from vplc.checker_builtins import BUILTIN_ARITY
-from vplc.checker_exprs import Env, ExprTyper
-from vplc.checker_types import DYNAMIC, Schema, Ty, derived
+from vplc.check.builtins import BUILTIN_ARITY
+from vplc.check.exprs import Env, ExprTyper
+from vplc.check.model import AggCall, AggFunc, AggregateItem, Item
+from vplc.check.types import DYNAMIC, Schema, Ty, derived
 from vplc.diagnostics import error
-from vplc.model import AggCall, AggFunc, AggregateItem, Item
+from vplc.frontend import syntax
 
 AGGREGATE_FUNCS: dict[str, AggFunc] = {func.value: func for func in AggFunc}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vpl_runtime.builtins import BUILTIN_ARITY
-from vplc.checker_types import NUMERIC, Ty
+from vplc.check.types import NUMERIC, Ty
 
 _FIXED_RESULT: dict[str, Ty] = {
     **dict.fromkeys(("sqrt", "log", "log10", "exp", "sin", "cos", "tan"), Ty.FLOAT),

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vplc import syntax
-from vplc.checker_concurrent import PoolSite, unordered_pool_warnings
-from vplc.checker_decls import Declarations, check_declarations
-from vplc.checker_exprs import Env
-from vplc.checker_graph import cycle_errors, strongly_connected
-from vplc.checker_ops import StreamChecker, StreamResult
-from vplc.checker_types import DYNAMIC, Schema, assert_never, union
+from vplc.check.concurrent import PoolSite, unordered_pool_warnings
+from vplc.check.decls import Declarations, check_declarations
+from vplc.check.exprs import Env
+from vplc.check.graph import cycle_errors, strongly_connected
+from vplc.check.model import CheckedProgram, SourceRef, Stream, StreamOp
+from vplc.check.ops import StreamChecker, StreamResult
+from vplc.check.types import DYNAMIC, Schema, assert_never, union
 from vplc.diagnostics import CompileError, Diagnostic, error, sorted_diagnostics, warning
-from vplc.model import CheckedProgram, SourceRef, Stream, StreamOp
+from vplc.frontend import syntax
 
 
 def check(program: syntax.Program, source: str, filename: str) -> CheckedProgram:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from vplc import syntax
-from vplc.checker_exprs import Env, ExprTyper
-from vplc.diagnostics import Diagnostic, error, warning
-from vplc.model import (
+from vplc.check.exprs import Env, ExprTyper
+from vplc.check.model import (
     AggFunc,
     Aggregate,
     Concurrent,
@@ -19,6 +17,8 @@ from vplc.model import (
     StreamOp,
     Window,
 )
+from vplc.diagnostics import Diagnostic, error, warning
+from vplc.frontend import syntax
 
 _PARAMS = ("workers", "strategy", "key", "ordered")
 _STATELESS = frozenset({"where", "having", "select", "emit", "print", "log"})

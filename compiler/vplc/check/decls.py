@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from vplc import syntax
-from vplc.checker_exprs import Env, ExprTyper
-from vplc.checker_types import DYNAMIC, Schema, Ty, declared_type, type_text
+from vplc.check.exprs import Env, ExprTyper
+from vplc.check.model import Binding, Context, EventSchema, FieldType
+from vplc.check.types import DYNAMIC, Schema, Ty, declared_type, type_text
 from vplc.diagnostics import Diagnostic, error
-from vplc.model import Binding, Context, EventSchema, FieldType
-from vplc.syntax import BindingKind
+from vplc.frontend import syntax
+from vplc.frontend.syntax import BindingKind
 
 _Decl = TypeVar("_Decl", syntax.EventDecl, syntax.ContextDecl)
 

@@ -14,11 +14,11 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vplc import syntax
-from vplc.checker_builtins import BUILTIN_ARITY, builtin_result
-from vplc.checker_types import NUMERIC, Schema, Ty, assert_never, join, literal_type
+from vplc.check.builtins import BUILTIN_ARITY, builtin_result
+from vplc.check.types import NUMERIC, Schema, Ty, assert_never, join, literal_type
 from vplc.diagnostics import Diagnostic, error, warning
-from vplc.syntax import BinaryOp, UnaryOp
+from vplc.frontend import syntax
+from vplc.frontend.syntax import BinaryOp, UnaryOp
 
 _ARITHMETIC = frozenset(
     {BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MOD, BinaryOp.POW}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vplc.diagnostics import Diagnostic, error
-from vplc.syntax import Span
+from vplc.frontend.syntax import Span
 
 
 def strongly_connected(edges: Sequence[Sequence[int]]) -> list[list[int]]:

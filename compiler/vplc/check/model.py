@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 
 from vplc.diagnostics import Diagnostic
-from vplc.syntax import Call, Expr, Span
+from vplc.frontend.syntax import Call, Expr, Span
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,20 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from vplc import syntax
-from vplc.checker_aggregates import check_aggregate_items
-from vplc.checker_concurrent import after_pool, check_concurrent
-from vplc.checker_exprs import Env, ExprTyper
-from vplc.checker_settings import (
-    check_allowed_lateness,
-    check_limit,
-    check_log,
-    check_watermark,
-)
-from vplc.checker_types import Schema, Ty, derived
-from vplc.checker_window import check_window
-from vplc.diagnostics import error, warning
-from vplc.model import (
+from vplc.check.aggregates import check_aggregate_items
+from vplc.check.concurrent import after_pool, check_concurrent
+from vplc.check.exprs import Env, ExprTyper
+from vplc.check.model import (
     Aggregate,
     Concurrent,
     Distinct,
@@ -37,7 +27,17 @@ from vplc.model import (
     StreamOp,
     Where,
 )
-from vplc.syntax import BinaryOp, LiteralKind, UnaryOp
+from vplc.check.settings import (
+    check_allowed_lateness,
+    check_limit,
+    check_log,
+    check_watermark,
+)
+from vplc.check.types import Schema, Ty, derived
+from vplc.check.window import check_window
+from vplc.diagnostics import error, warning
+from vplc.frontend import syntax
+from vplc.frontend.syntax import BinaryOp, LiteralKind, UnaryOp
 
 _ARITHMETIC = frozenset(
     {BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MOD, BinaryOp.POW}

@@ -3,11 +3,11 @@ E061), `.allowed_lateness` (E061) and `.limit` (LOAD) — SEMANTICS §5.2, §6.6
 
 from __future__ import annotations
 
-from vplc import syntax
-from vplc.checker_exprs import Env, ExprTyper, quoted
+from vplc.check.exprs import Env, ExprTyper, quoted
+from vplc.check.model import AllowedLateness, Limit, Log, Origin, Watermark
 from vplc.diagnostics import error
-from vplc.model import AllowedLateness, Limit, Log, Origin, Watermark
-from vplc.syntax import LiteralKind
+from vplc.frontend import syntax
+from vplc.frontend.syntax import LiteralKind
 
 _LOG_PARAMS = ("level", "message", "data")
 _WATERMARK_PARAMS = ("out_of_order",)

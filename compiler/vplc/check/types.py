@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from vplc import syntax
-from vplc.syntax import LiteralKind
+from vplc.frontend import syntax
+from vplc.frontend.syntax import LiteralKind
 
 
 def assert_never(value: NoReturn) -> NoReturn:

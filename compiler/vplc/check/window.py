@@ -8,11 +8,11 @@ a warning (W013).
 
 from __future__ import annotations
 
-from vplc import syntax
-from vplc.checker_exprs import Env
+from vplc.check.exprs import Env
+from vplc.check.model import Origin, Window, WindowKind
 from vplc.diagnostics import error, warning
-from vplc.model import Origin, Window, WindowKind
-from vplc.syntax import LiteralKind
+from vplc.frontend import syntax
+from vplc.frontend.syntax import LiteralKind
 
 _NAMED = ("session", "sliding", "policy")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vplc import model
-from vplc.expressions import ExprCompiler, unparse
-from vplc.model import AggFunc
-from vplc.names import py_literal
-from vplc.syntax import Expr
+from vplc.check import model
+from vplc.check.model import AggFunc
+from vplc.codegen.expressions import ExprCompiler, unparse
+from vplc.frontend.syntax import Expr
+from vplc.plan.names import py_literal
 
 # Functions that only look at numeric values (SEMANTICS §7: others are skipped).
 _NUMERIC = {

@@ -19,8 +19,7 @@ from typing import Any
 from vpl_runtime import builtins as rt_builtins
 from vpl_runtime import values as rt_values
 from vpl_runtime.values import MISSING
-from vplc.names import py_literal
-from vplc.syntax import (
+from vplc.frontend.syntax import (
     ArrayLit,
     Attribute,
     Binary,
@@ -37,6 +36,7 @@ from vplc.syntax import (
     Unary,
     UnaryOp,
 )
+from vplc.plan.names import py_literal
 
 _BINARY_FUNCTIONS: dict[BinaryOp, str] = {
     BinaryOp.ADD: "v_add",

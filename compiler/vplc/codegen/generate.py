@@ -16,12 +16,10 @@ import jinja2
 from black import format_str
 from black.mode import Mode, TargetVersion
 
-from vplc import __version__, model
-from vplc.codegen import StreamCode, StreamCodegen, indent
-from vplc.expressions import RUNTIME_MODULES, ExprCompiler
-from vplc.names import comment_text, mangle, py_literal
-from vplc.plan import DEFAULT_CONTEXT, ContextPlan, Plan, PoolPlan, Route, RouteTarget
-from vplc.poolgen import (
+from vplc import __version__
+from vplc.check import model
+from vplc.codegen.expressions import RUNTIME_MODULES, ExprCompiler
+from vplc.codegen.pools import (
     dispatch,
     lines_route,
     pool_route,
@@ -29,9 +27,12 @@ from vplc.poolgen import (
     scheduler_state,
     worker_part,
 )
-from vplc.recursion import deep_recursion
-from vplc.syntax import Expr
-from vplc.threads import pool_of
+from vplc.codegen.streams import StreamCode, StreamCodegen, indent
+from vplc.frontend.recursion import deep_recursion
+from vplc.frontend.syntax import Expr
+from vplc.plan.names import comment_text, mangle, py_literal
+from vplc.plan.planner import DEFAULT_CONTEXT, ContextPlan, Plan, PoolPlan, Route, RouteTarget
+from vplc.plan.threads import pool_of
 
 # Names that generated code takes from the standard library or the driver.
 _STDLIB = {

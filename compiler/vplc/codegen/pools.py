@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from vplc import model
-from vplc.expressions import ExprCompiler
-from vplc.names import mangle, py_literal
-from vplc.threads import PoolPlan
+from vplc.check import model
+from vplc.codegen.expressions import ExprCompiler
+from vplc.plan.names import mangle, py_literal
+from vplc.plan.threads import PoolPlan
 
 # Keys whose worker the scheduler remembers, at most (computing it again costs ~0.6 us).
 _KNOWN_KEYS = 1 << 16

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vplc import model
-from vplc.aggregates import AggregateCode, Slot
-from vplc.expressions import NOT_CONSTANT, ExprCompiler
-from vplc.model import WindowKind
-from vplc.names import comment_text, mangle, py_literal
+from vplc.check import model
+from vplc.check.model import WindowKind
+from vplc.codegen.aggregates import AggregateCode, Slot
+from vplc.codegen.expressions import NOT_CONSTANT, ExprCompiler
+from vplc.plan.names import comment_text, mangle, py_literal
 
 Lines = list[str]
 

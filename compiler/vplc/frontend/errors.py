@@ -18,7 +18,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from vplc.diagnostics import Diagnostic, error
-from vplc.syntax import Span
+from vplc.frontend.syntax import Span
 
 __all__ = ["syntax_error"]
 

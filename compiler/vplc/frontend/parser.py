@@ -23,9 +23,9 @@ from lark.exceptions import LarkError, UnexpectedInput
 from lark.lexer import PatternStr
 from lark.tree import Meta
 
-from vplc import syntax as s
 from vplc.diagnostics import CompileError, Diagnostic, error
-from vplc.parse_errors import syntax_error
+from vplc.frontend import syntax as s
+from vplc.frontend.errors import syntax_error
 
 __all__ = ["duration_ms", "parse", "timestamp_ms"]
 
@@ -68,7 +68,7 @@ def parse(source: str, filename: str = "<input>") -> s.Program:
 @functools.cache
 def _lark() -> Lark:
     """The parser, built on first use; building it takes about 0.2 s."""
-    grammar = resources.files("vplc").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = resources.files("vplc.frontend").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(
         grammar,
         parser="lalr",

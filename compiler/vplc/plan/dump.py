@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vplc import __version__
-from vplc.codegen import shape_of
-from vplc.expressions import unparse
-from vplc.names import py_literal
-from vplc.plan import Plan, StreamPlan
+from vplc.codegen.expressions import unparse
+from vplc.codegen.streams import shape_of
+from vplc.plan.names import py_literal
+from vplc.plan.planner import Plan, StreamPlan
 
 
 def dump_plan(plan: Plan) -> str:

@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vplc import model
+from vplc.check import model
+from vplc.codegen.expressions import evaluate_constant
 from vplc.diagnostics import Diagnostic, warning
-from vplc.expressions import evaluate_constant
-from vplc.syntax import Expr
-from vplc.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
-from vplc.threads import ContextPlan as ContextPlan
-from vplc.threads import PoolPlan as PoolPlan
-from vplc.threads import SharedThread, context_cycles, plan_threads, pool_of
-from vplc.threads import context_of as context_of
+from vplc.frontend.syntax import Expr
+from vplc.plan.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
+from vplc.plan.threads import ContextPlan as ContextPlan
+from vplc.plan.threads import PoolPlan as PoolPlan
+from vplc.plan.threads import SharedThread, context_cycles, plan_threads, pool_of
+from vplc.plan.threads import context_of as context_of
 
 
 @dataclass(frozen=True, slots=True)

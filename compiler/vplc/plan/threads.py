@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vplc import model
-from vplc.checker_graph import strongly_connected
+from vplc.check import model
+from vplc.check.graph import strongly_connected
 
 DEFAULT_CONTEXT = "(default)"  # streams without .context(); not a VPL identifier
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vplc.plan import DEFAULT_CONTEXT, Plan, context_of
+from vplc.plan.planner import DEFAULT_CONTEXT, Plan, context_of
 
 
 @dataclass(frozen=True, slots=True)

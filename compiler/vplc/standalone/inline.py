@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vplc import __version__
-from vplc.standalone_index import (
+from vplc.standalone.index import (
     RUNTIME_PACKAGE,
     ImportedName,
     RuntimeLibrary,
@@ -42,7 +42,7 @@ def inline_runtime(module_source: str) -> str:
 
 def inline_runtime_from(module_source: str, library: RuntimeLibrary) -> str:
     """`inline_runtime` with an explicit runtime; the result is black-formatted."""
-    from vplc.generate import format_source  # black is heavy: import it only when needed
+    from vplc.codegen.generate import format_source  # black is heavy: import it only when needed
 
     program = _Program.parse(module_source)
     for module, name in program.requested:
