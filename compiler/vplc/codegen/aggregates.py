@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from vplc.check import model
 from vplc.check.model import AggFunc
-from vplc.codegen.expressions import ExprCompiler, unparse
+from vplc.codegen.expressions import ExprCompiler
 from vplc.frontend.syntax import Expr
+from vplc.frontend.unparse import unparse
 from vplc.plan.names import py_literal
 
 # Functions that only look at numeric values (SEMANTICS §7: others are skipped).

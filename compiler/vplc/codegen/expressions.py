@@ -29,33 +29,16 @@ from vplc.frontend.syntax import (
     IfExpr,
     Index,
     Literal,
-    LiteralKind,
     MapLit,
     Name,
     Slice,
     Unary,
     UnaryOp,
 )
+from vplc.frontend.unparse import unparse
+from vplc.plan.constants import BINARY_FUNCTIONS as _BINARY_FUNCTIONS
 from vplc.plan.names import py_literal
 
-_BINARY_FUNCTIONS: dict[BinaryOp, str] = {
-    BinaryOp.ADD: "v_add",
-    BinaryOp.SUB: "v_sub",
-    BinaryOp.MUL: "v_mul",
-    BinaryOp.DIV: "v_div",
-    BinaryOp.MOD: "v_mod",
-    BinaryOp.POW: "v_pow",
-    BinaryOp.EQ: "v_eq",
-    BinaryOp.NE: "v_ne",
-    BinaryOp.LT: "v_lt",
-    BinaryOp.LE: "v_le",
-    BinaryOp.GT: "v_gt",
-    BinaryOp.GE: "v_ge",
-    BinaryOp.IN: "v_in",
-    BinaryOp.NOT_IN: "v_not_in",
-    BinaryOp.AND: "v_and",
-    BinaryOp.OR: "v_or",
-}
 # Parsed but always MISSING at run time (SEMANTICS §4): bitwise, shifts, `is`.
 _MISSING_OPS = {
     BinaryOp.SHL,
@@ -433,66 +416,3 @@ class _NotConstant:
 
 
 NOT_CONSTANT: Any = _NotConstant()
-
-
-def evaluate_constant(e: Expr, constants: Mapping[str, Any]) -> Any:
-    """The value of a `let/var/const` initializer: field names in it are MISSING."""
-    uses: set[str] = set()
-    compiler = ExprCompiler(constants, uses, fields="_no_event")
-    code = compiler.value(e)
-    namespace: dict[str, Any] = {"_no_event": {}}
-    for module in RUNTIME_MODULES:
-        namespace.update(vars(__import__(f"vpl_runtime.{module}", fromlist=["_"])))
-    return eval(code, namespace)
-
-
-# ---------------------------------------------------------------------------------------
-# Unparsing: canonical VPL text, for comments, plan dumps and identity of aggregate calls
-
-
-def unparse(e: Expr) -> str:
-    """Canonical VPL text of `e`: fully parenthesised inside, no outer parentheses."""
-    text = _unparse(e)
-    if isinstance(e, (Binary, Unary, IfExpr)):
-        return text[1:-1]
-    return text
-
-
-def _unparse(e: Expr) -> str:
-    match e:
-        case Literal(kind=kind, value=value):
-            if kind is LiteralKind.STR:
-                return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            if kind is LiteralKind.BOOL:
-                return "true" if value else "false"
-            if kind is LiteralKind.NULL:
-                return "null"
-            if kind is LiteralKind.DURATION:
-                return f"{value}ms"
-            return py_literal(value)  # spells inf and nan apart from names
-        case Name(name=name):
-            return name
-        case Binary(op=op, left=left, right=right):
-            return f"({_unparse(left)} {op.value} {_unparse(right)})"
-        case Unary(op=op, operand=operand):
-            space = " " if op is UnaryOp.NOT else ""
-            return f"({op.value}{space}{_unparse(operand)})"
-        case Call(func=func, args=args):
-            return f"{func}({', '.join(unparse(a) for a in args)})"
-        case Index(target=target, index=index):
-            return f"{_unparse(target)}[{_unparse(index)}]"
-        case Slice(target=target, start=start, end=end):
-            lo = "" if start is None else _unparse(start)
-            hi = "" if end is None else _unparse(end)
-            return f"{_unparse(target)}[{lo}:{hi}]"
-        case Attribute(target=target, name=name):
-            return f"{_unparse(target)}.{name}"
-        case IfExpr(cond=cond, then=then, otherwise=otherwise):
-            return f"(if {_unparse(cond)} then {_unparse(then)} else {_unparse(otherwise)})"
-        case ArrayLit(items=items):
-            return "[" + ", ".join(_unparse(i) for i in items) + "]"
-        case MapLit(items=items):
-            keys = [_unparse(Literal(LiteralKind.STR, k, e.span)) for k, _ in items]
-            pairs = zip(keys, items, strict=True)
-            return "{" + ", ".join(f"{k}: {_unparse(v)}" for k, (_, v) in pairs) + "}"
-    raise AssertionError(f"unhandled expression {e!r}")

@@ -2,5 +2,6 @@
 parse errors as diagnostics.
 
 `parser` (lark, `grammar.lark`), `errors` (friendly parse errors), `syntax` (the tree),
-`recursion` (the recursion limit deep programs need). Imports no later stage.
+`unparse` (its printer), `recursion` (the recursion limit deep programs need).
+Imports no later stage.
 """

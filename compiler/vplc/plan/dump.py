@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vplc import __version__
-from vplc.codegen.expressions import unparse
-from vplc.codegen.streams import shape_of
+from vplc.frontend.unparse import unparse
 from vplc.plan.names import py_literal
 from vplc.plan.planner import Plan, StreamPlan
+from vplc.plan.shape import shape_of
 
 
 def dump_plan(plan: Plan) -> str:

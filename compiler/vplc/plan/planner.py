@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from vplc.check import model
-from vplc.codegen.expressions import evaluate_constant
 from vplc.diagnostics import Diagnostic, warning
 from vplc.frontend.syntax import Expr
+from vplc.plan.constants import evaluate_constant
 from vplc.plan.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
 from vplc.plan.threads import ContextPlan as ContextPlan
 from vplc.plan.threads import PoolPlan as PoolPlan
