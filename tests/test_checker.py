@@ -1,4 +1,4 @@
-"""The checker (`vplc.checker.check`): every diagnostic with its position, schema inference
+"""The checker (`vplc.check.checker.check`): every diagnostic with its position, schema inference
 (D21), the checked model, and the conformance corpus's error and output programs."""
 
 from __future__ import annotations

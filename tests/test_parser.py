@@ -1,4 +1,4 @@
-"""Tests of the VPL front end: `vplc.parser.parse` (SEMANTICS §2-§3, §9 for PARSE errors)."""
+"""Tests of the VPL front end: `vplc.frontend.parser.parse` (SEMANTICS §2-§3, §9 for PARSE errors)."""
 
 from __future__ import annotations
 

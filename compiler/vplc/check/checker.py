@@ -1,4 +1,4 @@
-"""The checker: a syntax tree (`vplc.syntax.Program`) becomes a `vplc.model.CheckedProgram`.
+"""The checker: a syntax tree (`syntax.Program`) becomes a `model.CheckedProgram`.
 
 Every problem is collected (SEMANTICS §9) and raised once, as a `CompileError` carrying all
 errors and warnings, sorted by position. Declarations are checked first (events, contexts,

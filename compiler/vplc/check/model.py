@@ -1,7 +1,7 @@
 """The checked program: what the checker proves about a VPL program, and all the planner reads.
 
 Names are resolved, every stream op is a typed value instead of a generic call, window sizes
-are numbers, aggregate calls are identified. Expressions stay syntax trees (`vplc.syntax`):
+are numbers, aggregate calls are identified. Expressions stay syntax trees (`vplc.frontend.syntax`):
 the code generator compiles them, and they carry spans for error messages and comments.
 """
 

@@ -1,10 +1,10 @@
-"""The VPL front end: source text to the `vplc.syntax` tree (SEMANTICS §2-§3).
+"""The VPL front end: source text to the `vplc.frontend.syntax` tree (SEMANTICS §2-§3).
 
 `parse` runs lark's LALR(1) parser with the contextual lexer (grammar in `grammar.lark`,
 built once per process), then `_Builder` turns lark's parse tree, bottom-up, into frozen
 syntax nodes: it applies operator precedence to the grammar's flat operator chains and
 decodes literals (string escapes, D17; durations and timestamps as integer milliseconds,
-D13). Only this module and `parse_errors` import lark, and no lark exception escapes
+D13). Only this module and `errors` import lark, and no lark exception escapes
 `parse`: every failure is a `CompileError`.
 """
 

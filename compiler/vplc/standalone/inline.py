@@ -2,7 +2,7 @@
 
 A generated module imports run-time names with `from vpl_runtime.X import a, b`. Inlining
 replaces those lines with the top-level statements of the runtime modules (see
-`standalone_index`) that the names need, transitively, so the result runs on a bare Python.
+`index`) that the names need, transitively, so the result runs on a bare Python.
 The module's own imports and the runtime's standard-library imports are merged into one
 sorted block; everything is ordered by position or sorted, so the output is deterministic.
 """
