@@ -57,7 +57,7 @@ def test_constant_ranges_are_bounded_at_compile_time_too() -> None:
 def test_integer_literal_past_2_to_the_63_is_a_positioned_error() -> None:
     # `int` refuses more than 4300 digits: this was a traceback from the compiler.
     from vplc.diagnostics import CompileError
-    from vplc.parser import parse
+    from vplc.frontend.parser import parse
 
     assert parse("let x = -9223372036854775808")
     for digits in ("9223372036854775809", "9" * 5_000):

@@ -1,4 +1,4 @@
-"""The checker (`vplc.checker.check`): every diagnostic with its position, schema inference
+"""The checker (`vplc.check.checker.check`): every diagnostic with its position, schema inference
 (D21), the checked model, and the conformance corpus's error and output programs."""
 
 from __future__ import annotations
@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vplc import syntax
-from vplc.checker import check
-from vplc.diagnostics import CompileError, Diagnostic, Severity
-from vplc.model import (
+from vplc.check.checker import check
+from vplc.check.model import (
     AggFunc,
     Aggregate,
     AllowedLateness,
@@ -31,7 +29,9 @@ from vplc.model import (
     Window,
     WindowKind,
 )
-from vplc.parser import parse
+from vplc.diagnostics import CompileError, Diagnostic, Severity
+from vplc.frontend import syntax
+from vplc.frontend.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("VPL_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))

@@ -24,7 +24,7 @@ import vpl_runtime.values
 import vplc
 from vplc import cli
 from vplc.diagnostics import CompileError
-from vplc.parser import parse
+from vplc.frontend.parser import parse
 
 # A program whose event type is declared, so that `check` prints nothing for it.
 PROGRAM = """\

@@ -16,10 +16,10 @@ from jsoncompare import lines_by_stream
 from pipeline_helpers import Event
 
 from vpl_runtime.driver import RunOptions
-from vplc import model
-from vplc.generate import generate_module
+from vplc.check import model
+from vplc.codegen.generate import generate_module
 from vplc.pipeline import analyse
-from vplc.plan import plan
+from vplc.plan.planner import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("VPL_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))

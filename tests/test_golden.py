@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from vplc.codegen.generate import generate_module
 from vplc.diagnostics import CompileError, format_all
-from vplc.generate import generate_module
 from vplc.pipeline import analyse
-from vplc.plandump import dump_plan
+from vplc.plan.dump import dump_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p.parent for p in (ROOT / "golden").glob("*/program.vpl"))
@@ -116,7 +116,7 @@ def test_generated_modules_pass_mypy(tmp_path: Path) -> None:
             copy.write_text((case / "expected.py").read_text(encoding="utf-8"), encoding="utf-8")
             modules.append(str(copy))
     assert modules
-    (tmp_path / "vpl_runtime").symlink_to(ROOT / "runtime_support")
+    (tmp_path / "vpl_runtime").symlink_to(ROOT / "runtime_support" / "vpl_runtime")
     run = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *modules],
         capture_output=True,

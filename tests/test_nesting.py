@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vplc import cli
-from vplc.recursion import MAX_DEPTH, MAX_NESTING
+from vplc.frontend.recursion import MAX_DEPTH, MAX_NESTING
 
 # Each construct as (text before the inner expression, text after it).
 WRAPPERS = {

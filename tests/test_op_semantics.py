@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pipeline_helpers import of, run
 
-from vplc import generate as vplc_generate
+from vplc.codegen import generate as vplc_generate
 from vplc.pipeline import compile_source
 
 # -- each op owns its state ---------------------------------------------------------------

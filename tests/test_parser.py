@@ -1,4 +1,4 @@
-"""Tests of the VPL front end: `vplc.parser.parse` (SEMANTICS §2-§3, §9 for PARSE errors)."""
+"""Tests of the VPL front end: `vplc.frontend.parser.parse` (SEMANTICS §2-§3, §9 for PARSE errors)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from vplc.diagnostics import CompileError, Diagnostic
-from vplc.parser import duration_ms, parse, timestamp_ms
-from vplc.syntax import (
+from vplc.frontend.parser import duration_ms, parse, timestamp_ms
+from vplc.frontend.syntax import (
     ArrayLit,
     Assign,
     Attribute,
@@ -303,7 +303,7 @@ def test_window_arguments() -> None:
 
 def test_every_tree_node_has_a_handler() -> None:
     # White-box: a rule of the grammar without a handler would fail at parse time only.
-    from vplc import parser as module
+    from vplc.frontend import parser as module
 
     produced = set()
     for rule in module._lark().rules:

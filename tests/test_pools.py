@@ -24,11 +24,11 @@ from pipeline_helpers import Event
 from vpl_runtime.driver import RunOptions
 from vpl_runtime.keys import jump_hash, stable_hash
 from vpl_runtime.values import MISSING
-from vplc.generate import generate_module
-from vplc.graph import to_dot, to_mermaid, topology
+from vplc.codegen.generate import generate_module
 from vplc.pipeline import analyse
-from vplc.plan import plan
-from vplc.plandump import dump_plan
+from vplc.plan.dump import dump_plan
+from vplc.plan.planner import plan
+from vplc.plan.topology import to_dot, to_mermaid, topology
 
 Line = tuple[str, int, dict[str, Any]]
 

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from pipeline_helpers import run
 
 from vplc.diagnostics import CompileError
-from vplc.expressions import unparse
-from vplc.names import mangle, vpl_name
-from vplc.parser import parse
-from vplc.syntax import Binary, Name, StreamDecl
+from vplc.frontend.parser import parse
+from vplc.frontend.syntax import Binary, Name, StreamDecl
+from vplc.frontend.unparse import unparse, vpl_name
+from vplc.plan.names import mangle
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ def test_quoted_names_end_to_end_through_a_written_module(tmp_path: Path) -> Non
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert [json.loads(line) for line in ran.stdout.splitlines()] == EXPECTED
-    (tmp_path / "vpl_runtime").symlink_to(ROOT / "runtime_support")
+    (tmp_path / "vpl_runtime").symlink_to(ROOT / "runtime_support" / "vpl_runtime")
     mypy = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "prog.py"],
         cwd=tmp_path, capture_output=True, text=True,

@@ -14,7 +14,7 @@ import pytest
 
 from vplc import __version__
 from vplc.cli import main as cli_main
-from vplc.standalone import (
+from vplc.standalone.inline import (
     RuntimeLibrary,
     StandaloneError,
     inline_runtime,
@@ -161,7 +161,7 @@ def test_header_marker_and_module_code_are_kept(inlined: str) -> None:
 def test_output_is_deterministic_across_hash_seeds(inlined: str, tmp_path: Path) -> None:
     source = tmp_path / "module.py"
     source.write_text(HAND_MODULE, encoding="utf-8")
-    script = "import sys; from vplc.standalone import inline_runtime as f; "
+    script = "import sys; from vplc.standalone.inline import inline_runtime as f; "
     script += f"sys.stdout.write(f(open({str(source)!r}).read()))"
     # Another process, another hash seed than this one (whose seed is random or another fixed
     # one): set iteration order differs, the bytes must not.
