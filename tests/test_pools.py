@@ -429,3 +429,25 @@ def test_w103_warns_where_an_unordered_pool_reorders_its_lines(
             source.replace("workers: 2", same).replace("workers: 3", same)
         )
         assert "W103" not in vplc("check", "p.vpl", cwd=tmp_path).stderr
+
+
+def test_plan_says_why_declared_contexts_and_pools_share_one_thread(tmp_path: Path) -> None:
+    # T reaches M directly and through A: only one thread keeps that order (W034).
+    (tmp_path / "p.vpl").write_text(
+        "context c1\n"
+        "stream A = T .context(c1) .emit(v: v + 100)\n"
+        "stream M = merge(stream X = T .where(v > 0), stream Y = A .where(v > 101))"
+        " .concurrent(workers: 2, strategy: broadcast, ordered: true) .emit(v: v)\n"
+        "stream H = T .concurrent(workers: 3, key: v) .emit(w: v)\n"
+    )
+    run = vplc("plan", "p.vpl", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    why = (
+        "context c1 and the pools of M, H run in one thread, pools in place: stream 'M' "
+        "receives the events of 'T' through two chains of streams"
+    )
+    assert f"threads: one (W034: {why}" in run.stdout
+    assert "no stream runs in a declared context" not in run.stdout
+    assert f"warning: W034 {why}" in run.stderr
+    # H's pool runs in place: its lines keep their order, so no W103.
+    assert "W103" not in run.stderr
