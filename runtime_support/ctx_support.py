@@ -83,14 +83,24 @@ def _ctx_gil_enabled() -> bool:
     return bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
+def _ctx_parallelism(backend: str) -> str:
+    """What runs in parallel on `backend`, as the `--stats` heading says it."""
+    if backend == "process":
+        # The context fed on the reader's thread (D28) runs in the parent with the reader.
+        return (
+            "each context a process with its own interpreter: contexts run Python code in "
+            "parallel; events and lines cross pipes, pickled"
+        )
+    if _ctx_gil_enabled():
+        return "interpreter with a GIL: threads take turns running Python code"
+    return "free-threaded interpreter: threads run in parallel"
+
+
 def _ctx_stats_report(
     backend: str, ingress: _ctx_Counters, contexts: Sequence[tuple[str, _ctx_Counters]]
 ) -> str:
     """The per-context table printed at exit with `--stats`."""
-    if _ctx_gil_enabled():
-        interpreter = "interpreter with a GIL: threads take turns running Python code"
-    else:
-        interpreter = "free-threaded interpreter: threads run in parallel"
+    interpreter = _ctx_parallelism(backend)
     rows = [("context", "events in", "sent", "lines out", "busy s", "queue max", "blocked s")]
     rows.append(
         (

@@ -8,6 +8,7 @@ functions (`direct_run`), which is what SEMANTICS D11 requires per stream.
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -717,3 +718,32 @@ def test_driver_calls_idle_hooks_after_each_chunk(tmp_path: Path) -> None:
 
     assert run_module(build, [str(src), "--output", os.devnull], program="p.vpl") == 0
     assert calls == [2]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    ["thread", pytest.param("process", marks=pytest.mark.skipif(not HAS_FORK, reason="fork"))],
+)
+def test_stats_say_what_runs_in_parallel_on_the_backend(backend: str, tmp_path: Path) -> None:
+    (tmp_path / "p.vpl").write_text(
+        "context a\ncontext b\nstream S = T .context(a) .emit(v: v)\n"
+        "stream U = S .context(b) .emit(w: v)\n"
+    )
+    (tmp_path / "in.evt").write_text("".join(f"T {{ v: {i} }}\n" for i in range(5)))
+    options = ["--stats", "--backend", backend, "--output", "out.jsonl", "in.evt"]
+    run = subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "run", "p.vpl", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    heading = next(line for line in run.stderr.splitlines() if line.startswith("stats: contexts"))
+    if backend == "process":
+        assert "process with its own interpreter" in heading and "in parallel" in heading
+        assert "GIL" not in heading and "threads" not in heading
+    elif getattr(sys, "_is_gil_enabled", lambda: True)():
+        assert "GIL: threads take turns" in heading
+    else:
+        assert "threads run in parallel" in heading
