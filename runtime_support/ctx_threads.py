@@ -256,11 +256,23 @@ def _ctx_start_threads(
         supervisor.check()
         for thread in threads:
             thread.join()
-        ingress_counters.events_in = ingress.next_id
-        if options.stats:
-            rows = [(spec.name, c) for spec, c in zip(specs, counters, strict=True)]
-            options.reports.append(lambda: _ctx_stats_report("thread", ingress_counters, rows))
 
+    def finish() -> None:
+        # After Ctrl-C (no close) the threads still run: stop them, so that their counters
+        # hold still for the report and no line is written after the summary.
+        for inbox in inboxes:
+            inbox.stop()
+        for thread in threads:
+            thread.join(timeout=2)
+
+    def report() -> str:
+        ingress_counters.events_in = ingress.next_id
+        rows = [(spec.name, c) for spec, c in zip(specs, counters, strict=True)]
+        return _ctx_stats_report("thread", ingress_counters, rows)
+
+    options.finish_hooks.append(finish)
+    if options.stats:
+        options.reports.append(report)
     return ingress.push, close
 
 

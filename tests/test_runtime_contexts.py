@@ -8,6 +8,7 @@ functions (`direct_run`), which is what SEMANTICS D11 requires per stream.
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -747,3 +748,54 @@ def test_stats_say_what_runs_in_parallel_on_the_backend(backend: str, tmp_path: 
         assert "GIL: threads take turns" in heading
     else:
         assert "threads run in parallel" in heading
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize(
+    "backend",
+    ["thread", pytest.param("process", marks=pytest.mark.skipif(not HAS_FORK, reason="fork"))],
+)
+def test_stats_after_ctrl_c_show_what_every_context_and_stream_did(
+    backend: str, tmp_path: Path
+) -> None:
+    # Ctrl-C while the contexts wait for more input: every stream and context row must say
+    # what it had done (it printed only the `(input)` row).
+    (tmp_path / "p.vpl").write_text(
+        "context a\ncontext b\nstream S = T .context(a) .emit(v: v)\n"
+        "stream U = S .context(b) .where(v % 2 == 0) .emit(w: v)\n"
+    )
+    module = tmp_path / "p.py"
+    subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "compile", "p.vpl", "-o", str(module)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    out = tmp_path / "out.jsonl"
+    n = 40
+    for _ in range(3):  # the stop races with the contexts: try it a few times
+        out.unlink(missing_ok=True)
+        child = subprocess.Popen(
+            [sys.executable, str(module), "--stats", "--backend", backend, "--output", str(out)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdin is not None
+        child.stdin.write("".join(f"T {{ v: {i} }}\n" for i in range(n)))
+        child.stdin.flush()  # and keep it open: the run waits for more input
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+            not out.exists() or len(out.read_text().splitlines()) < n + n // 2
+        ):
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        assert child.returncode == 130, err
+        rows = {line.split()[0]: line.split()[1:] for line in err.splitlines() if line.strip()}
+        assert rows["S"][:2] == [str(n), str(n)], err  # events in, lines out
+        assert rows["U"][:2] == [str(n), str(n // 2)], err
+        assert rows["(input)"][0] == str(n), err
+        assert rows["a"][:3] == [str(n), str(n), str(n)], err  # events in, sent, lines out
+        assert rows["b"][:3] == [str(n), "0", str(n // 2)], err
+        assert err.splitlines()[-1] == f"events in: {n}, processed: {n}, rejected: 0"
