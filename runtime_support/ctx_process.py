@@ -50,11 +50,13 @@ from vpl_runtime.ctx_support import (
     _ctx_encode_batch,
     _ctx_FrameReader,
     _ctx_FrameWriter,
+    _ctx_name_os_thread,
     _ctx_pin,
     _ctx_pipe,
     _ctx_POLL,
     _ctx_POLL_MS,
     _ctx_stats_report,
+    _ctx_thread_name,
 )
 from vpl_runtime.driver import (
     CloseFn,
@@ -268,6 +270,7 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
         graph.scales(me),
     )
     try:
+        _ctx_name_os_thread(spec.name)  # the child's main thread: the process's name
         _ctx_pin(spec.name, cores, whole_process=True)
         spec.run(runtime)
         if not runtime.served:
@@ -335,6 +338,7 @@ class _ctx_Parent:
 
     def pump(self) -> None:
         """The parent thread's loop, until every child is done or one failed."""
+        _ctx_name_os_thread("(output)")
         poll = select.poll()
         by_fd = {reader.fd: i for i, reader in enumerate(self._readers) if not self._done[i]}
         for fd in by_fd:
@@ -516,7 +520,9 @@ def _ctx_start_processes(
             None
             if i == caller
             else fork.Process(
-                target=_ctx_child_main, args=(shared, i, cores[i]), name=f"vpl-context-{spec.name}"
+                target=_ctx_child_main,
+                args=(shared, i, cores[i]),
+                name=_ctx_thread_name(spec.name),
             )
         )
         for i, spec in enumerate(specs)
@@ -527,7 +533,7 @@ def _ctx_start_processes(
             process.start()
     shared.close_all_but(shared.parent_fds())
     parent = _ctx_Parent(shared, processes, make_emitter, options)
-    pump = threading.Thread(target=parent.pump, name="vpl-context-output", daemon=True)
+    pump = threading.Thread(target=parent.pump, name=_ctx_thread_name("(output)"), daemon=True)
     pump.start()
     return _ctx_parent_ends(shared, parent, pump, options, make_emitter, instrument)
 

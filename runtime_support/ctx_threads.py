@@ -19,7 +19,12 @@ from vpl_runtime.ctx_core import (
     _ctx_raise,
     _ctx_Stopped,
 )
-from vpl_runtime.ctx_support import _ctx_pin, _ctx_stats_report
+from vpl_runtime.ctx_support import (
+    _ctx_name_os_thread,
+    _ctx_pin,
+    _ctx_stats_report,
+    _ctx_thread_name,
+)
 from vpl_runtime.driver import (
     CloseFn,
     EmitterFactory,
@@ -167,6 +172,7 @@ def _ctx_thread_main(
     supervisor: _ctx_Supervisor,
 ) -> None:
     try:
+        _ctx_name_os_thread(runtime.name)
         _ctx_pin(runtime.name, cores, whole_process=False)
         spec_run(runtime)
         if not runtime.served:
@@ -217,7 +223,7 @@ def _ctx_start_threads(
         thread = threading.Thread(
             target=_ctx_thread_main,
             args=(spec.run, cores[i], runtime, supervisor),
-            name=f"vpl-context-{spec.name}",
+            name=_ctx_thread_name(spec.name),
             daemon=True,  # Ctrl-C ends the process even if a context is stuck
         )
         threads.append(thread)

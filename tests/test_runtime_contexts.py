@@ -5,6 +5,7 @@ produces (no compiler needed). Each result is compared with a single-threaded ru
 functions (`direct_run`), which is what SEMANTICS D11 requires per stream.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -799,3 +800,78 @@ def test_stats_after_ctrl_c_show_what_every_context_and_stream_did(
         assert rows["a"][:3] == [str(n), str(n), str(n)], err  # events in, sent, lines out
         assert rows["b"][:3] == [str(n), "0", str(n // 2)], err
         assert err.splitlines()[-1] == f"events in: {n}, processed: {n}, rejected: 0"
+
+
+def _comms(pid: int) -> set[str]:
+    """The OS names of process `pid`'s threads and of its child processes' threads."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(stat.parent.name))
+    names = set()
+    for p in pids:
+        for comm in Path(f"/proc/{p}/task").glob("*/comm"):
+            with contextlib.suppress(OSError):
+                names.add(comm.read_text().strip())
+    return names
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize(
+    "backend",
+    ["thread", pytest.param("process", marks=pytest.mark.skipif(not HAS_FORK, reason="fork"))],
+)
+def test_threads_and_processes_are_named_after_their_context(
+    backend: str, tmp_path: Path
+) -> None:
+    # OS names hold 15 bytes: a long name is cut, a worker or collector keeps its number.
+    (tmp_path / "p.vpl").write_text(
+        "context analytics_pipeline_one\ncontext scoring_pipeline_b\n"
+        "stream S = T .context(analytics_pipeline_one) .emit(v: v)\n"
+        "stream U = S .context(scoring_pipeline_b) .concurrent(workers: 2, ordered: true)"
+        " .emit(w: v)\n"
+    )
+    module = tmp_path / "p.py"
+    subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "compile", "p.vpl", "-o", str(module)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    expected = {
+        "vpl:analytics_p",
+        "vpl:scoring_pip",
+        "vpl:U/w0",
+        "vpl:U/w1",
+        "vpl:scoring_/c1",
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(module), "--backend", backend, "--output", str(tmp_path / "o")],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        names = _comms(child.pid)
+        while not expected <= names and time.monotonic() < deadline:
+            time.sleep(0.05)
+            names = _comms(child.pid)
+        assert expected <= names, names
+        assert all(len(name.encode()) <= 15 for name in names)
+    finally:
+        _, err = child.communicate(b"", timeout=30)  # end of input: the run ends
+    assert child.returncode == 0, err
+
+
+def test_a_context_thread_carries_the_context_name() -> None:
+    seen: list[str] = []
+
+    def run_named(ctx: ContextRuntime) -> None:
+        seen.append(threading.current_thread().name)
+        ctx.serve({}, [])
+
+    specs = (ContextSpec("ingest", run_named, routes=("E",), cores=(0,)),)  # pinned: a thread
+    _push, close = start_contexts(specs, Sink().make_emitter, None, RunOptions())
+    close()
+    assert seen == ["vpl:ingest"]
