@@ -182,6 +182,19 @@ _POOL_OPS = [
     ".partition_by(k) .concurrent(workers: {n}, strategy: broadcast, ordered: {o})"
     " .window({w}s) .aggregate(v: sum(v), k: last(k)) .emit(v: v, k: k)",
 ]
+# The scheduler writes lines of its own (an `.emit` before the pool): an ordered pool keeps
+# them in their place among the workers' lines; a window before the pool writes several at
+# the end-of-input flush, each before its partition's dispatch.
+_SCHEDULER_LINES_OPS = [
+    ".emit(v: v * 10, k: k) .concurrent(workers: {n}, strategy: round_robin, ordered: true)"
+    " .where(v > {x}) .emit(v: v + 1, k: k)",
+    ".partition_by(k) .emit(v: v * 10, k: k) .concurrent(workers: {n}, ordered: true)"
+    " .window({w}) .aggregate(v: sum(v), k: last(k)) .emit(v: v, k: k)",
+    ".emit(v: v * 10, k: k) .concurrent(workers: {n}, strategy: broadcast, ordered: true)"
+    " .emit(v: v + 1, k: k)",
+    ".partition_by(k) .window({w}) .aggregate(v: sum(v), k: last(k)) .emit(v: v, k: k)"
+    " .concurrent(workers: {n}, ordered: true) .where(v > {x}) .emit(v: v * 2, k: k)",
+]
 _PLAIN_OPS = [
     ".where(v > {x}) .emit(v: v, k: k)",
     ".partition_by(k) .window({w}) .aggregate(v: count(), k: last(k)) .emit(v: v, k: k)",
@@ -196,7 +209,8 @@ def pool_programs(draw: st.DrawFn) -> tuple[str, list[Event]]:
     names: list[str] = []
     for i in range(draw(st.integers(1, 4))):
         source = draw(st.sampled_from(["T", *names[-1:]]))  # a chain: order stays exact
-        template = draw(st.sampled_from(_POOL_OPS if i == 0 else _POOL_OPS + _PLAIN_OPS))
+        pools = _POOL_OPS + _SCHEDULER_LINES_OPS
+        template = draw(st.sampled_from(pools if i == 0 else pools + _PLAIN_OPS))
         op = template.format(
             n=draw(st.integers(1, 3)),
             o=draw(st.sampled_from(["true", "false"])),
@@ -241,6 +255,30 @@ def test_generated_pool_programs_on_threads(program: tuple[str, list[Event]]) ->
 @given(pool_programs())
 def test_generated_pool_programs_on_processes(program: tuple[str, list[Event]]) -> None:
     check_against_reference(*program, backend="process")
+
+
+SCHEDULER_LINES = (
+    "stream S = T .emit(a: v) .concurrent(workers: 2, ordered: true, {strategy}) .emit(b: a)"
+)
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+@pytest.mark.parametrize("strategy", ["strategy: round_robin", "key: v", "strategy: broadcast"])
+def test_an_ordered_pool_keeps_the_scheduler_lines_in_place(strategy: str, backend: str) -> None:
+    # §10 `ordered: true`: the stream's lines are those of the run without the pool (with
+    # broadcast, each line after the pool once per worker), `a` before `b` for every event.
+    source = SCHEDULER_LINES.format(strategy=strategy)
+    plain = analyse(
+        source.replace(f" .concurrent(workers: 2, ordered: true, {strategy})", ""), "p.vpl"
+    )
+    events: list[Event] = [("T", i, {"v": i}) for i in range(20)]
+    expected = run_pipeline(generate_module(plain.plan), events)
+    if "broadcast" in strategy:
+        expected = [line for line in expected for _ in range(1 if "a" in line[2] else 2)]
+    for _ in range(3):  # a race would show in some runs only
+        assert run_pipeline(generate_module(analyse(source, "p.vpl").plan), events, backend) == (
+            expected
+        )
 
 
 # -- failure --------------------------------------------------------------------------------
@@ -334,3 +372,82 @@ def test_pools_of_a_one_thread_program_run_in_place() -> None:
     expected = by_stream(run_pipeline(generate_module(plain.plan), events))
     assert got["M"] == [line for line in expected["M"] for _ in range(2)]
     assert got["H"] == expected["H"]
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def vplc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vplc.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Downstream streams get the pool's results in exact order (the collector merges).
+        "stream S = T .concurrent(workers: 2) .where(v > 1)\nstream L = S .limit(3) .emit(v: v)",
+        "stream S = T .partition_by(k) .concurrent(workers: 2) .where(v > 1)\n"
+        "stream W = S .window(3) .aggregate(n: count(), f: first(v)) .emit(n: n, f: f)",
+        # Each key's window sees the key's events in order.
+        "stream S = T .partition_by(k) .concurrent(workers: 2) .window(3)"
+        " .aggregate(n: count(), f: first(v))",
+        # Each broadcast worker sees every event in order.
+        "stream S = T .concurrent(workers: 2, strategy: broadcast) .window(2)"
+        " .aggregate(l: last(v))",
+    ],
+)
+def test_w103_is_silent_where_an_unordered_pool_keeps_every_order(
+    source: str, tmp_path: Path
+) -> None:
+    (tmp_path / "p.vpl").write_text(source + "\n")
+    run = vplc("check", "p.vpl", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "W103" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("pool", "kept"),
+    [("partition_by(k) .concurrent(workers: 2)", "key"), ("concurrent(workers: 3)", "worker")],
+)
+def test_w103_warns_where_an_unordered_pool_reorders_its_lines(
+    pool: str, kept: str, tmp_path: Path
+) -> None:
+    source = f"stream S = T .{pool} .where(v > 1) .emit(v: v)\n"
+    (tmp_path / "p.vpl").write_text(source)
+    run = vplc("check", "p.vpl", cwd=tmp_path)
+    column = source.index(".concurrent") + 2
+    assert f"p.vpl:1:{column}: warning: W103" in run.stderr, run.stderr
+    assert f"(kept within each {kept}); consider 'ordered: true'" in run.stderr
+    for same in ("workers: 2, ordered: true", "workers: 1"):
+        (tmp_path / "p.vpl").write_text(
+            source.replace("workers: 2", same).replace("workers: 3", same)
+        )
+        assert "W103" not in vplc("check", "p.vpl", cwd=tmp_path).stderr
+
+
+def test_plan_says_why_declared_contexts_and_pools_share_one_thread(tmp_path: Path) -> None:
+    # T reaches M directly and through A: only one thread keeps that order (W034).
+    (tmp_path / "p.vpl").write_text(
+        "context c1\n"
+        "stream A = T .context(c1) .emit(v: v + 100)\n"
+        "stream M = merge(stream X = T .where(v > 0), stream Y = A .where(v > 101))"
+        " .concurrent(workers: 2, strategy: broadcast, ordered: true) .emit(v: v)\n"
+        "stream H = T .concurrent(workers: 3, key: v) .emit(w: v)\n"
+    )
+    run = vplc("plan", "p.vpl", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    why = (
+        "context c1 and the pools of M, H run in one thread, pools in place: stream 'M' "
+        "receives the events of 'T' through two chains of streams"
+    )
+    assert f"threads: one (W034: {why}" in run.stdout
+    assert "no stream runs in a declared context" not in run.stdout
+    assert f"warning: W034 {why}" in run.stderr
+    # H's pool runs in place: its lines keep their order, so no W103.
+    assert "W103" not in run.stderr
