@@ -161,7 +161,7 @@ def _keyed_by(
 def unordered_pool_warnings(
     pools: Iterable[PoolSite], ops: Mapping[str, Sequence[StreamOp]]
 ) -> list[Diagnostic]:
-    """W103 for each unordered pool whose stream writes lines after it (D30).
+    """W103 for each unordered pool whose stream writes lines after it (D31).
 
     That is the one place where `ordered: false` can change an order: each worker sees its
     events in scheduler order, E102/E103 let only state that needs no other order follow a
