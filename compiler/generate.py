@@ -91,7 +91,6 @@ class ContextView:
     routes: tuple[RouteView, ...]
     flushes: tuple[tuple[int, str], ...]  # (global flush position, function)
     upstream: tuple[str, ...]  # literal names
-    scheduler_lines: tuple[str, ...]  # literal names of the schedulers whose lines come here
     instrument: str  # how the body reaches the instrument hook
     push_nonlocals: tuple[str, ...] = ()
     # The threads this function runs as: one (name, cores) per context; a pool's N workers
@@ -257,19 +256,16 @@ def _thread_names(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
     return functions, senders
 
 
-def _emitter(group: _Group, stream: str) -> str:
+def _emitter(group: _Group) -> str:
     """How a stream's emitter is made: in place, in a context, or for an ordered pool's
-    collector, which writes the workers' (and the scheduler's) lines in order."""
+    collector, which writes the workers' lines in order."""
     if group.context is None:
         return "make_emitter"
-    pool = group.pools.get(stream)
-    if pool is None or pool.collector is None:
-        return "ctx.emitter"
-    collector, route = py_literal(pool.collector), py_literal(lines_route(pool.stream))
-    if group.role is not None:
-        return f"ctx.lines_to({collector}, {route})"
-    if pool.scheduler_lines:
-        return f"ctx.scheduler_lines_to({collector}, {route})"
+    role = group.role
+    pool = group.pools.get(role.stream) if role else None
+    if pool is not None and pool.collector is not None:
+        collector = py_literal(pool.collector)
+        return f"ctx.lines_to({collector}, {py_literal(lines_route(pool.stream))})"
     return "ctx.emitter"
 
 
@@ -289,7 +285,7 @@ def _context_view(
             uses,
             deliver=group.delivery,
             queued=plan.queued,
-            emitter_factory=_emitter(group, stream.name),
+            emitter_factory=_emitter(group),
             pool_worker=group.role is not None,
         ).generate()
         classes.extend(code.classes)
@@ -334,11 +330,6 @@ def _context_view(
         push_nonlocals=tuple(group.push_nonlocals),
         flushes=tuple(sorted(flushes)),
         upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
-        scheduler_lines=tuple(
-            py_literal(p.scheduler)
-            for p in plan.pools
-            if ctx is not None and p.collector == ctx.name and p.scheduler_lines
-        ),
         instrument="ctx.instrument" if ctx else "instrument",
         instances=_instances(plan, ctx),
         pool_worker=group.role is not None,

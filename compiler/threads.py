@@ -62,9 +62,6 @@ class PoolPlan:
     scheduler: str  # the context running the ops before the pool
     workers: tuple[str, ...]  # worker context names, by worker index
     collector: str | None  # writes the pool's output lines in order (ordered pools)
-    # The scheduler's own lines (an `.emit` before the pool) go through the collector too,
-    # so that they keep their place among the workers' lines (§10 `ordered: true`).
-    scheduler_lines: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +83,6 @@ def pool_of(stream: model.Stream) -> tuple[int, model.Concurrent] | None:
 
 def emits_after(stream: model.Stream, split: int) -> bool:
     return any(isinstance(op, model.Emit) for op in stream.ops[split + 1 :])
-
-
-def emits_before(stream: model.Stream, split: int) -> bool:
-    return any(isinstance(op, model.Emit) for op in stream.ops[:split])
 
 
 def thread_name(base: str, level: int) -> str:
@@ -229,9 +222,7 @@ def _pool_plan(
     collector = None
     if pool.ordered and emits_after(stream, split):
         collector = thread_name(base, level + 1)
-    scheduler_lines = collector is not None and emits_before(stream, split)
-    scheduler = thread_name(base, level)
-    return PoolPlan(stream.name, pool, split, scheduler, workers, collector, scheduler_lines)
+    return PoolPlan(stream.name, pool, split, thread_name(base, level), workers, collector)
 
 
 def _role(name: str, pools: Mapping[str, PoolPlan]) -> WorkerRole | None:
@@ -288,6 +279,4 @@ def _edges(
                 add(plan.scheduler, worker)
                 if plan.collector is not None:
                     add(worker, plan.collector)
-            if plan.scheduler_lines and plan.collector is not None:
-                add(plan.scheduler, plan.collector)
     return edges

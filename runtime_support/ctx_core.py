@@ -62,9 +62,6 @@ class ContextSpec:
     # Fed by the input only and not pinned: the backend may run it on the thread that calls
     # `push` (the first such context: no channel and no thread switch between input and it).
     on_caller: bool = False
-    # Upstream pool schedulers whose own output lines come here, to an ordered pool's
-    # collector, with refined ids (`scheduler_lines_to`), so they merge with the workers'.
-    scheduler_lines: tuple[str, ...] = ()
 
 
 class ContextFailure(RuntimeError):
@@ -202,14 +199,10 @@ class _ctx_Graph:
         spec = self.specs[i]
         depth = self.depths[i]
         sent_at = [0] + [  # the depth of what each producer sends here
-            self.depths[index[name]] + (spec.pool_worker or name in spec.scheduler_lines)
-            for name in spec.upstream
+            self.depths[index[name]] + spec.pool_worker for name in spec.upstream
         ]
         shifts = tuple(_ctx_SUB * (depth - d) for d in sent_at)
-        refine = tuple(
-            self.specs[t].pool_worker or spec.name in self.specs[t].scheduler_lines
-            for t, _ in self.targets[i]
-        )
+        refine = tuple(self.specs[t].pool_worker for t, _ in self.targets[i])
         no_input = not any(i in found for found in self.inputs.values())
         return _ctx_Scales(depth, shifts, refine, no_input)
 
@@ -428,9 +421,6 @@ class ContextRuntime:
         self._on_caller = False
         self._routes: Mapping[str, StreamFn] = {}
         self._flushes: Sequence[tuple[int, Callable[[], None]]] = ()
-        # The cascade of the latest pool dispatch and the next dispatch number: shared by
-        # every pool of the context and its ordered lines, so that its refined ids grow.
-        self._dispatch = [-1, 0]
 
     def sender(self, target: str) -> Callable[[str, int, Fields], None]:
         """`send(route, timestamp, fields)` delivers an item to context `target`."""
@@ -450,10 +440,10 @@ class ContextRuntime:
         self, workers: Sequence[str]
     ) -> tuple[Callable[[str, int, Fields], None], ...]:
         """One `send(route, timestamp, fields)` per worker of a pool: each dispatch of the
-        current cascade c gets the refined id `(c << 32) + i`, i counting the context's
+        current cascade c gets the refined id `(c << 32) + i`, i counting the pool's
         dispatches of c, so that their results merge back in dispatch order."""
         size = self._batch_size
-        last = self._dispatch
+        last = [-1, 0]  # the cascade of the latest dispatch, and the next i
 
         def sender(slot: int) -> Callable[[str, int, Fields], None]:
             buffer = self._out[slot]
@@ -471,30 +461,6 @@ class ContextRuntime:
             return send
 
         return tuple(sender(self._slot(worker)) for worker in workers)
-
-    def scheduler_lines_to(self, collector: str, route: str) -> Callable[[str], EmitFn]:
-        """Like `lines_to`, for the lines an ordered pool's scheduler writes itself: each
-        gets the refined id of the next dispatch, `(c << 32) + i`, so that the collector
-        (where this context is an earlier producer than the workers) writes it after the
-        results of the dispatches before it and before those of the dispatches after it."""
-        slot = self._slot(collector)
-        buffer = self._out[slot]
-        size = self._batch_size
-        last = self._dispatch
-
-        def factory(_stream: str) -> EmitFn:
-            def emit(_name: str, timestamp: int, fields: Fields) -> None:
-                cascade = self._cascade
-                if cascade != last[0]:
-                    last[0], last[1] = cascade, 0
-                refined = (cascade << _ctx_SUB) + last[1]
-                buffer.append((route, timestamp, fields, refined))
-                if len(buffer) >= size:
-                    self._send(slot, refined, refined=True)
-
-            return emit
-
-        return factory
 
     def _slot(self, target: str) -> int:
         slot = self._slots.get(target)

@@ -182,19 +182,6 @@ _POOL_OPS = [
     ".partition_by(k) .concurrent(workers: {n}, strategy: broadcast, ordered: {o})"
     " .window({w}s) .aggregate(v: sum(v), k: last(k)) .emit(v: v, k: k)",
 ]
-# The scheduler writes lines of its own (an `.emit` before the pool): an ordered pool keeps
-# them in their place among the workers' lines; a window before the pool writes several at
-# the end-of-input flush, each before its partition's dispatch.
-_SCHEDULER_LINES_OPS = [
-    ".emit(v: v * 10, k: k) .concurrent(workers: {n}, strategy: round_robin, ordered: true)"
-    " .where(v > {x}) .emit(v: v + 1, k: k)",
-    ".partition_by(k) .emit(v: v * 10, k: k) .concurrent(workers: {n}, ordered: true)"
-    " .window({w}) .aggregate(v: sum(v), k: last(k)) .emit(v: v, k: k)",
-    ".emit(v: v * 10, k: k) .concurrent(workers: {n}, strategy: broadcast, ordered: true)"
-    " .emit(v: v + 1, k: k)",
-    ".partition_by(k) .window({w}) .aggregate(v: sum(v), k: last(k)) .emit(v: v, k: k)"
-    " .concurrent(workers: {n}, ordered: true) .where(v > {x}) .emit(v: v * 2, k: k)",
-]
 _PLAIN_OPS = [
     ".where(v > {x}) .emit(v: v, k: k)",
     ".partition_by(k) .window({w}) .aggregate(v: count(), k: last(k)) .emit(v: v, k: k)",
@@ -209,8 +196,7 @@ def pool_programs(draw: st.DrawFn) -> tuple[str, list[Event]]:
     names: list[str] = []
     for i in range(draw(st.integers(1, 4))):
         source = draw(st.sampled_from(["T", *names[-1:]]))  # a chain: order stays exact
-        pools = _POOL_OPS + _SCHEDULER_LINES_OPS
-        template = draw(st.sampled_from(pools if i == 0 else pools + _PLAIN_OPS))
+        template = draw(st.sampled_from(_POOL_OPS if i == 0 else _POOL_OPS + _PLAIN_OPS))
         op = template.format(
             n=draw(st.integers(1, 3)),
             o=draw(st.sampled_from(["true", "false"])),
@@ -255,30 +241,6 @@ def test_generated_pool_programs_on_threads(program: tuple[str, list[Event]]) ->
 @given(pool_programs())
 def test_generated_pool_programs_on_processes(program: tuple[str, list[Event]]) -> None:
     check_against_reference(*program, backend="process")
-
-
-SCHEDULER_LINES = (
-    "stream S = T .emit(a: v) .concurrent(workers: 2, ordered: true, {strategy}) .emit(b: a)"
-)
-
-
-@pytest.mark.parametrize("backend", ["thread", "process"])
-@pytest.mark.parametrize("strategy", ["strategy: round_robin", "key: v", "strategy: broadcast"])
-def test_an_ordered_pool_keeps_the_scheduler_lines_in_place(strategy: str, backend: str) -> None:
-    # §10 `ordered: true`: the stream's lines are those of the run without the pool (with
-    # broadcast, each line after the pool once per worker), `a` before `b` for every event.
-    source = SCHEDULER_LINES.format(strategy=strategy)
-    plain = analyse(
-        source.replace(f" .concurrent(workers: 2, ordered: true, {strategy})", ""), "p.vpl"
-    )
-    events: list[Event] = [("T", i, {"v": i}) for i in range(20)]
-    expected = run_pipeline(generate_module(plain.plan), events)
-    if "broadcast" in strategy:
-        expected = [line for line in expected for _ in range(1 if "a" in line[2] else 2)]
-    for _ in range(3):  # a race would show in some runs only
-        assert run_pipeline(generate_module(analyse(source, "p.vpl").plan), events, backend) == (
-            expected
-        )
 
 
 # -- failure --------------------------------------------------------------------------------
