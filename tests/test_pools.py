@@ -334,3 +334,82 @@ def test_pools_of_a_one_thread_program_run_in_place() -> None:
     expected = by_stream(run_pipeline(generate_module(plain.plan), events))
     assert got["M"] == [line for line in expected["M"] for _ in range(2)]
     assert got["H"] == expected["H"]
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def vplc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vplc.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Downstream streams get the pool's results in exact order (the collector merges).
+        "stream S = T .concurrent(workers: 2) .where(v > 1)\nstream L = S .limit(3) .emit(v: v)",
+        "stream S = T .partition_by(k) .concurrent(workers: 2) .where(v > 1)\n"
+        "stream W = S .window(3) .aggregate(n: count(), f: first(v)) .emit(n: n, f: f)",
+        # Each key's window sees the key's events in order.
+        "stream S = T .partition_by(k) .concurrent(workers: 2) .window(3)"
+        " .aggregate(n: count(), f: first(v))",
+        # Each broadcast worker sees every event in order.
+        "stream S = T .concurrent(workers: 2, strategy: broadcast) .window(2)"
+        " .aggregate(l: last(v))",
+    ],
+)
+def test_w103_is_silent_where_an_unordered_pool_keeps_every_order(
+    source: str, tmp_path: Path
+) -> None:
+    (tmp_path / "p.vpl").write_text(source + "\n")
+    run = vplc("check", "p.vpl", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "W103" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("pool", "kept"),
+    [("partition_by(k) .concurrent(workers: 2)", "key"), ("concurrent(workers: 3)", "worker")],
+)
+def test_w103_warns_where_an_unordered_pool_reorders_its_lines(
+    pool: str, kept: str, tmp_path: Path
+) -> None:
+    source = f"stream S = T .{pool} .where(v > 1) .emit(v: v)\n"
+    (tmp_path / "p.vpl").write_text(source)
+    run = vplc("check", "p.vpl", cwd=tmp_path)
+    column = source.index(".concurrent") + 2
+    assert f"p.vpl:1:{column}: warning: W103" in run.stderr, run.stderr
+    assert f"(kept within each {kept}); consider 'ordered: true'" in run.stderr
+    for same in ("workers: 2, ordered: true", "workers: 1"):
+        (tmp_path / "p.vpl").write_text(
+            source.replace("workers: 2", same).replace("workers: 3", same)
+        )
+        assert "W103" not in vplc("check", "p.vpl", cwd=tmp_path).stderr
+
+
+def test_plan_says_why_declared_contexts_and_pools_share_one_thread(tmp_path: Path) -> None:
+    # T reaches M directly and through A: only one thread keeps that order (W034).
+    (tmp_path / "p.vpl").write_text(
+        "context c1\n"
+        "stream A = T .context(c1) .emit(v: v + 100)\n"
+        "stream M = merge(stream X = T .where(v > 0), stream Y = A .where(v > 101))"
+        " .concurrent(workers: 2, strategy: broadcast, ordered: true) .emit(v: v)\n"
+        "stream H = T .concurrent(workers: 3, key: v) .emit(w: v)\n"
+    )
+    run = vplc("plan", "p.vpl", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    why = (
+        "context c1 and the pools of M, H run in one thread, pools in place: stream 'M' "
+        "receives the events of 'T' through two chains of streams"
+    )
+    assert f"threads: one (W034: {why}" in run.stdout
+    assert "no stream runs in a declared context" not in run.stdout
+    assert f"warning: W034 {why}" in run.stderr
+    # H's pool runs in place: its lines keep their order, so no W103.
+    assert "W103" not in run.stderr

@@ -5,9 +5,12 @@ produces (no compiler needed). Each result is compared with a single-threaded ru
 functions (`direct_run`), which is what SEMANTICS D11 requires per stream.
 """
 
+import contextlib
 import json
 import os
 import random
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -717,3 +720,158 @@ def test_driver_calls_idle_hooks_after_each_chunk(tmp_path: Path) -> None:
 
     assert run_module(build, [str(src), "--output", os.devnull], program="p.vpl") == 0
     assert calls == [2]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    ["thread", pytest.param("process", marks=pytest.mark.skipif(not HAS_FORK, reason="fork"))],
+)
+def test_stats_say_what_runs_in_parallel_on_the_backend(backend: str, tmp_path: Path) -> None:
+    (tmp_path / "p.vpl").write_text(
+        "context a\ncontext b\nstream S = T .context(a) .emit(v: v)\n"
+        "stream U = S .context(b) .emit(w: v)\n"
+    )
+    (tmp_path / "in.evt").write_text("".join(f"T {{ v: {i} }}\n" for i in range(5)))
+    options = ["--stats", "--backend", backend, "--output", "out.jsonl", "in.evt"]
+    run = subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "run", "p.vpl", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    heading = next(line for line in run.stderr.splitlines() if line.startswith("stats: contexts"))
+    if backend == "process":
+        assert "process with its own interpreter" in heading and "in parallel" in heading
+        assert "GIL" not in heading and "threads" not in heading
+    elif getattr(sys, "_is_gil_enabled", lambda: True)():
+        assert "GIL: threads take turns" in heading
+    else:
+        assert "threads run in parallel" in heading
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize(
+    "backend",
+    ["thread", pytest.param("process", marks=pytest.mark.skipif(not HAS_FORK, reason="fork"))],
+)
+def test_stats_after_ctrl_c_show_what_every_context_and_stream_did(
+    backend: str, tmp_path: Path
+) -> None:
+    # Ctrl-C while the contexts wait for more input: every stream and context row must say
+    # what it had done (it printed only the `(input)` row).
+    (tmp_path / "p.vpl").write_text(
+        "context a\ncontext b\nstream S = T .context(a) .emit(v: v)\n"
+        "stream U = S .context(b) .where(v % 2 == 0) .emit(w: v)\n"
+    )
+    module = tmp_path / "p.py"
+    subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "compile", "p.vpl", "-o", str(module)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    out = tmp_path / "out.jsonl"
+    n = 40
+    for _ in range(3):  # the stop races with the contexts: try it a few times
+        out.unlink(missing_ok=True)
+        child = subprocess.Popen(
+            [sys.executable, str(module), "--stats", "--backend", backend, "--output", str(out)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdin is not None
+        child.stdin.write("".join(f"T {{ v: {i} }}\n" for i in range(n)))
+        child.stdin.flush()  # and keep it open: the run waits for more input
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+            not out.exists() or len(out.read_text().splitlines()) < n + n // 2
+        ):
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        assert child.returncode == 130, err
+        rows = {line.split()[0]: line.split()[1:] for line in err.splitlines() if line.strip()}
+        assert rows["S"][:2] == [str(n), str(n)], err  # events in, lines out
+        assert rows["U"][:2] == [str(n), str(n // 2)], err
+        assert rows["(input)"][0] == str(n), err
+        assert rows["a"][:3] == [str(n), str(n), str(n)], err  # events in, sent, lines out
+        assert rows["b"][:3] == [str(n), "0", str(n // 2)], err
+        assert err.splitlines()[-1] == f"events in: {n}, processed: {n}, rejected: 0"
+
+
+def _comms(pid: int) -> set[str]:
+    """The OS names of process `pid`'s threads and of its child processes' threads."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(stat.parent.name))
+    names = set()
+    for p in pids:
+        for comm in Path(f"/proc/{p}/task").glob("*/comm"):
+            with contextlib.suppress(OSError):
+                names.add(comm.read_text().strip())
+    return names
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize(
+    "backend",
+    ["thread", pytest.param("process", marks=pytest.mark.skipif(not HAS_FORK, reason="fork"))],
+)
+def test_threads_and_processes_are_named_after_their_context(
+    backend: str, tmp_path: Path
+) -> None:
+    # OS names hold 15 bytes: a long name is cut, a worker or collector keeps its number.
+    (tmp_path / "p.vpl").write_text(
+        "context analytics_pipeline_one\ncontext scoring_pipeline_b\n"
+        "stream S = T .context(analytics_pipeline_one) .emit(v: v)\n"
+        "stream U = S .context(scoring_pipeline_b) .concurrent(workers: 2, ordered: true)"
+        " .emit(w: v)\n"
+    )
+    module = tmp_path / "p.py"
+    subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "compile", "p.vpl", "-o", str(module)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    expected = {
+        "vpl:analytics_p",
+        "vpl:scoring_pip",
+        "vpl:U/w0",
+        "vpl:U/w1",
+        "vpl:scoring_/c1",
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(module), "--backend", backend, "--output", str(tmp_path / "o")],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        names = _comms(child.pid)
+        while not expected <= names and time.monotonic() < deadline:
+            time.sleep(0.05)
+            names = _comms(child.pid)
+        assert expected <= names, names
+        assert all(len(name.encode()) <= 15 for name in names)
+    finally:
+        _, err = child.communicate(b"", timeout=30)  # end of input: the run ends
+    assert child.returncode == 0, err
+
+
+def test_a_context_thread_carries_the_context_name() -> None:
+    seen: list[str] = []
+
+    def run_named(ctx: ContextRuntime) -> None:
+        seen.append(threading.current_thread().name)
+        ctx.serve({}, [])
+
+    specs = (ContextSpec("ingest", run_named, routes=("E",), cores=(0,)),)  # pinned: a thread
+    _push, close = start_contexts(specs, Sink().make_emitter, None, RunOptions())
+    close()
+    assert seen == ["vpl:ingest"]

@@ -31,7 +31,11 @@ def analyse(source: str, filename: str) -> Compiled:
     except RecursionError:
         span = Span(1, 1, 1, 2)
         raise CompileError([error("E099", "expressions are nested too deeply", span)]) from None
-    return Compiled(planned, tuple(sorted_diagnostics(checked.warnings + planned.warnings)))
+    warnings = checked.warnings
+    if planned.one_thread_reason is not None:
+        # Pools run in place on the one thread (W034): no unordered pool reorders lines.
+        warnings = tuple(w for w in warnings if w.code != "W103")
+    return Compiled(planned, tuple(sorted_diagnostics(warnings + planned.warnings)))
 
 
 def compile_source(source: str, filename: str) -> str:

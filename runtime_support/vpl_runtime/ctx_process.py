@@ -50,11 +50,13 @@ from vpl_runtime.ctx_support import (
     _ctx_encode_batch,
     _ctx_FrameReader,
     _ctx_FrameWriter,
+    _ctx_name_os_thread,
     _ctx_pin,
     _ctx_pipe,
     _ctx_POLL,
     _ctx_POLL_MS,
     _ctx_stats_report,
+    _ctx_thread_name,
 )
 from vpl_runtime.driver import (
     CloseFn,
@@ -208,7 +210,7 @@ class _ctx_ChildTransport:
 
         return write
 
-    def ship_text(self) -> None:
+    def ship_text(self, check: Callable[[], None] | None = None) -> None:
         """Send the formatted lines kept so far to the parent, as one string."""
         pieces = self._text
         if pieces:
@@ -216,7 +218,7 @@ class _ctx_ChildTransport:
             text = "".join(pieces)
             pieces.clear()  # the same list: the writers hold it
             self._text_size[0] = 0
-            self.tell(("text", self._me, text))
+            self.tell(("text", self._me, text), check)
 
     def passed(self) -> None:
         # Text waits for `idle` or a full batch: fewer, larger messages for the parent.
@@ -229,9 +231,10 @@ class _ctx_ChildTransport:
         self.ship_text()
         self.passed()
 
-    def tell(self, message: tuple[Any, ...]) -> None:
-        """Send a message to the parent."""
-        self._counters.blocked += self._messages.write(_ctx_dumps(message), self.check)
+    def tell(self, message: tuple[Any, ...], check: Callable[[], None] | None = None) -> None:
+        """Send a message to the parent; `check` (default: a stop) gives up waiting."""
+        data = _ctx_dumps(message)
+        self._counters.blocked += self._messages.write(data, check or self.check)
 
 
 def _ctx_counting_instrument(counts: dict[str, list[int]]) -> Instrument:
@@ -267,6 +270,7 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
         graph.scales(me),
     )
     try:
+        _ctx_name_os_thread(spec.name)  # the child's main thread: the process's name
         _ctx_pin(spec.name, cores, whole_process=True)
         spec.run(runtime)
         if not runtime.served:
@@ -275,7 +279,7 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
         lines = {stream: cell[0] for stream, cell in transport.line_counts.items()}
         transport.tell(("done", me, counters.as_tuple(), events, lines))
     except _ctx_Stopped:
-        return
+        _ctx_child_stopped(shared, me, transport, counters, counts)
     except BaseException as exc:  # anything: the pipeline must not hang
         failure = _ctx_describe(spec.name, exc, runtime.failed_at)
         message = (failure.stream, failure.error, failure.traceback_text, failure.position)
@@ -283,6 +287,29 @@ def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> Non
             # The lines written before the failure, as a single-threaded run would have.
             transport.ship_text()
             transport.tell(("failed", me, *message))
+
+
+def _ctx_child_stopped(
+    shared: _ctx_Shared,
+    me: int,
+    transport: "_ctx_ChildTransport",
+    counters: _ctx_Counters,
+    counts: dict[str, list[int]],
+) -> None:
+    """The pipeline stopped before its end (Ctrl-C, a failure elsewhere): best effort, the
+    child ships the lines it formatted and tells the parent what it did, for `--stats`. It
+    gives up when the parent is gone or does not read within a few seconds."""
+    deadline = perf_counter() + 3
+
+    def give_up() -> None:
+        if perf_counter() > deadline or os.getppid() != shared.parent:
+            raise _ctx_Stopped
+
+    with contextlib.suppress(_ctx_Stopped, OSError):
+        transport.ship_text(give_up)
+        events = {stream: cell[0] for stream, cell in counts.items()}
+        lines = {stream: cell[0] for stream, cell in transport.line_counts.items()}
+        transport.tell(("done", me, counters.as_tuple(), events, lines), give_up)
 
 
 class _ctx_Parent:
@@ -311,6 +338,7 @@ class _ctx_Parent:
 
     def pump(self) -> None:
         """The parent thread's loop, until every child is done or one failed."""
+        _ctx_name_os_thread("(output)")
         poll = select.poll()
         by_fd = {reader.fd: i for i, reader in enumerate(self._readers) if not self._done[i]}
         for fd in by_fd:
@@ -442,6 +470,14 @@ class _ctx_Parent:
             for fd in self._shared.parent_fds():
                 os.close(fd)
 
+    def stop_and_gather(self) -> None:
+        """Stop the children that still run and wait a little for what they did (their
+        last lines and counters), then reap them; nothing to do after a normal end."""
+        if not self.finished.is_set():
+            self._shared.stop.set()
+            self.finished.wait(4)
+        self.stop_all()
+
     def reap(self) -> None:
         """Wait for the children, which are done and exiting."""
         for process in self._processes:
@@ -484,7 +520,9 @@ def _ctx_start_processes(
             None
             if i == caller
             else fork.Process(
-                target=_ctx_child_main, args=(shared, i, cores[i]), name=f"vpl-context-{spec.name}"
+                target=_ctx_child_main,
+                args=(shared, i, cores[i]),
+                name=_ctx_thread_name(spec.name),
             )
         )
         for i, spec in enumerate(specs)
@@ -495,7 +533,7 @@ def _ctx_start_processes(
             process.start()
     shared.close_all_but(shared.parent_fds())
     parent = _ctx_Parent(shared, processes, make_emitter, options)
-    pump = threading.Thread(target=parent.pump, name="vpl-context-output", daemon=True)
+    pump = threading.Thread(target=parent.pump, name=_ctx_thread_name("(output)"), daemon=True)
     pump.start()
     return _ctx_parent_ends(shared, parent, pump, options, make_emitter, instrument)
 
@@ -544,13 +582,22 @@ def _ctx_parent_ends(
         parent.check()
         pump.join()
         parent.reap()
-        ingress_counters.events_in = ingress.next_id
-        if options.stats:
-            rows = [
-                (spec.name, c) for spec, c in zip(shared.graph.specs, parent.counters, strict=True)
-            ]
-            options.reports.append(lambda: _ctx_stats_report("process", ingress_counters, rows))
 
+    def finish() -> None:
+        # After Ctrl-C (no close) the children still run: they stop, ship their lines and
+        # send their counters (`_ctx_child_stopped`), which the pump hands on.
+        parent.stop_and_gather()
+        pump.join(timeout=2)
+
+    def report() -> str:
+        ingress_counters.events_in = ingress.next_id
+        specs = shared.graph.specs
+        rows = [(spec.name, c) for spec, c in zip(specs, parent.counters, strict=True)]
+        return _ctx_stats_report("process", ingress_counters, rows)
+
+    options.finish_hooks.append(finish)
+    if options.stats:
+        options.reports.append(report)
     return ingress.push, close
 
 

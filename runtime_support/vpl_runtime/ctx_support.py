@@ -1,7 +1,10 @@
-"""Contexts: pinning to cores (D11), the `--stats` table, pipes between context processes."""
+"""Contexts: pinning to cores (D11), thread names, the `--stats` table, pipes between context
+processes."""
 
+import ctypes
 import os
 import pickle
+import re
 import select
 import sys
 import threading
@@ -66,6 +69,41 @@ def _ctx_pin(name: str, cores: tuple[int, ...], whole_process: bool) -> None:
         _ctx_warn(name, f"pinned the whole process to core(s) {listed}, not only its thread")
 
 
+_ctx_OS_NAME_BYTES = 15  # Linux keeps 16 bytes of a thread's name, with the final NUL
+_ctx_PR_SET_NAME = 15
+_ctx_PART = re.compile(r"(.*) \((worker|collector) (\d+)\)")
+
+
+def _ctx_thread_name(context: str) -> str:
+    """The name of the thread (or process) that runs `context`, for `threading` and ps/top."""
+    return f"vpl:{context}"
+
+
+def _ctx_os_name(context: str) -> bytes:
+    """`vpl:<context>` in at most 15 bytes: a worker or collector keeps its number
+    (`vpl:Spread/w1`, `vpl:ingest/c1`), a long name loses its end."""
+    suffix = ""
+    match = _ctx_PART.fullmatch(context)
+    if match is not None:
+        context, suffix = match.group(1), f"/{match.group(2)[0]}{match.group(3)}"
+    room = _ctx_OS_NAME_BYTES - len("vpl:") - len(suffix.encode())
+    base = context.encode()[: max(room, 0)].decode(errors="ignore")  # whole characters only
+    return f"vpl:{base}{suffix}".encode()[:_ctx_OS_NAME_BYTES]
+
+
+def _ctx_name_os_thread(context: str) -> None:
+    """Name the calling thread `_ctx_os_name(context)` where the OS shows thread names (Linux,
+    for ps -L and top -H; a process's main thread names the process); silently nothing
+    elsewhere or if it fails."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_ctx_PR_SET_NAME, ctypes.c_char_p(_ctx_os_name(context)), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _ctx_pin_with_psutil(cores: tuple[int, ...]) -> bool:
     try:
         import psutil  # optional: only where the os module cannot pin
@@ -83,14 +121,24 @@ def _ctx_gil_enabled() -> bool:
     return bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
+def _ctx_parallelism(backend: str) -> str:
+    """What runs in parallel on `backend`, as the `--stats` heading says it."""
+    if backend == "process":
+        # The context fed on the reader's thread (D28) runs in the parent with the reader.
+        return (
+            "each context a process with its own interpreter: contexts run Python code in "
+            "parallel; events and lines cross pipes, pickled"
+        )
+    if _ctx_gil_enabled():
+        return "interpreter with a GIL: threads take turns running Python code"
+    return "free-threaded interpreter: threads run in parallel"
+
+
 def _ctx_stats_report(
     backend: str, ingress: _ctx_Counters, contexts: Sequence[tuple[str, _ctx_Counters]]
 ) -> str:
     """The per-context table printed at exit with `--stats`."""
-    if _ctx_gil_enabled():
-        interpreter = "interpreter with a GIL: threads take turns running Python code"
-    else:
-        interpreter = "free-threaded interpreter: threads run in parallel"
+    interpreter = _ctx_parallelism(backend)
     rows = [("context", "events in", "sent", "lines out", "busy s", "queue max", "blocked s")]
     rows.append(
         (

@@ -19,7 +19,12 @@ from vpl_runtime.ctx_core import (
     _ctx_raise,
     _ctx_Stopped,
 )
-from vpl_runtime.ctx_support import _ctx_pin, _ctx_stats_report
+from vpl_runtime.ctx_support import (
+    _ctx_name_os_thread,
+    _ctx_pin,
+    _ctx_stats_report,
+    _ctx_thread_name,
+)
 from vpl_runtime.driver import (
     CloseFn,
     EmitterFactory,
@@ -167,6 +172,7 @@ def _ctx_thread_main(
     supervisor: _ctx_Supervisor,
 ) -> None:
     try:
+        _ctx_name_os_thread(runtime.name)
         _ctx_pin(runtime.name, cores, whole_process=False)
         spec_run(runtime)
         if not runtime.served:
@@ -217,7 +223,7 @@ def _ctx_start_threads(
         thread = threading.Thread(
             target=_ctx_thread_main,
             args=(spec.run, cores[i], runtime, supervisor),
-            name=f"vpl-context-{spec.name}",
+            name=_ctx_thread_name(spec.name),
             daemon=True,  # Ctrl-C ends the process even if a context is stuck
         )
         threads.append(thread)
@@ -256,11 +262,23 @@ def _ctx_start_threads(
         supervisor.check()
         for thread in threads:
             thread.join()
-        ingress_counters.events_in = ingress.next_id
-        if options.stats:
-            rows = [(spec.name, c) for spec, c in zip(specs, counters, strict=True)]
-            options.reports.append(lambda: _ctx_stats_report("thread", ingress_counters, rows))
 
+    def finish() -> None:
+        # After Ctrl-C (no close) the threads still run: stop them, so that their counters
+        # hold still for the report and no line is written after the summary.
+        for inbox in inboxes:
+            inbox.stop()
+        for thread in threads:
+            thread.join(timeout=2)
+
+    def report() -> str:
+        ingress_counters.events_in = ingress.next_id
+        rows = [(spec.name, c) for spec, c in zip(specs, counters, strict=True)]
+        return _ctx_stats_report("thread", ingress_counters, rows)
+
+    options.finish_hooks.append(finish)
+    if options.stats:
+        options.reports.append(report)
     return ingress.push, close
 
 

@@ -75,8 +75,10 @@ class RunOptions:
 
     The lists are filled by the build: `idle_hooks` run after each input chunk, before the
     driver flushes the output and waits for more input (the contexts' ingress sends its partial
-    batches there); `reports` return text printed after the `--stats` table. Emitters may be
-    called from other threads only while holding `output_lock`, which also guards
+    batches there); `finish_hooks` run before the summary however the run ended (after
+    `close`, or without it after Ctrl-C or a failure: contexts still running stop there and
+    hand in their counters); `reports` return text printed after the `--stats` table.
+    Emitters may be called from other threads only while holding `output_lock`, which also guards
     `flush_output` (writes buffered output lines to their file). `count_events(stream, n)`
     adds to a stream's `--stats` input count (for counts made in another process).
     `text_output` is set when the emitters write JSON Lines text (the command line, not an
@@ -88,6 +90,7 @@ class RunOptions:
     batch_size: int = 64  # events per micro-batch
     stats: bool = False
     idle_hooks: list[Callable[[], None]] = field(default_factory=list)
+    finish_hooks: list[Callable[[], None]] = field(default_factory=list)
     reports: list[Callable[[], str]] = field(default_factory=list)
     output_lock: threading.Lock = field(default_factory=threading.Lock)
     flush_output: Callable[[], None] = _drv_nothing
@@ -545,6 +548,8 @@ def _drv_flush_quietly(files: _drv_Files) -> None:
 def _drv_summary(
     reader: "_drv_Reader", stats: "_drv_Stats | None", started: float, options: RunOptions
 ) -> None:
+    for hook in options.finish_hooks:
+        hook()
     p, r = reader.processed, reader.rejected
     if stats is not None:
         sys.stderr.write(stats.report(time.perf_counter() - started, p))

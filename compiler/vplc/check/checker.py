@@ -196,7 +196,7 @@ class _StreamsChecker:
                 continue
             ops[stream.name] = self.results[index].ops
             sites += [PoolSite(stream.name, i, span) for i, span in self.results[index].pools]
-        for diagnostic in unordered_pool_warnings(sites, ops, consumers):
+        for diagnostic in unordered_pool_warnings(sites, ops):
             self.env.report(diagnostic)
 
     def _consumers(self) -> dict[str, list[str]]:

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from vplc.frontend import syntax as s
 from vplc.diagnostics import Diagnostic, error
+from vplc.frontend import syntax as s
 
 _COMPILER_RECURSION_LIMIT = 20_000
 MAX_NESTING = 100

@@ -25,6 +25,8 @@ def dump_plan(plan: Plan) -> str:
             upstream = f", fed by {', '.join(ctx.upstream)}" if ctx.upstream else ""
             shares = f" (also {', '.join(ctx.shares)}, W035)" if ctx.shares else ""
             lines.append(f"  {ctx.name}{shares}{cores}: {', '.join(ctx.streams)}{upstream}")
+    elif plan.one_thread_reason is not None:
+        lines.append(f"threads: one (W034: {plan.one_thread_reason})")
     else:
         lines.append("threads: one (no stream runs in a declared context or a pool)")
     for pool in plan.pools:

@@ -67,6 +67,8 @@ class Plan:
     contexts: tuple[ContextPlan, ...]  # empty: everything runs on the caller's thread
     pools: tuple[PoolPlan, ...]  # pools of several workers, when contexts are planned
     warnings: tuple[Diagnostic, ...]
+    # Why a program that declares contexts or pools runs on one thread anyway (W034).
+    one_thread_reason: str | None = None
 
     def stream(self, name: str) -> StreamPlan:
         for plan in self.streams:
@@ -85,11 +87,13 @@ def plan(program: model.CheckedProgram, one_thread: bool = False) -> Plan:
     """Plan a checked program (which has no dependency cycle, D16); with `one_thread`,
     contexts and pools run on the caller's thread (the reference that tests compare with)."""
     routes = _routes(program)
-    queued = not _direct_calls_keep_order(streams_of(program, routes), routes)
     streams = streams_of(program, routes)
+    meeting = _chains_meet(streams, routes)
+    queued = meeting is not None
     contexts, pools, warnings = (
-        ((), (), ()) if one_thread else _contexts(program, routes, streams, queued)
+        ((), (), ()) if one_thread else _contexts(program, routes, streams, meeting)
     )
+    shared = [w for w in warnings if w.code == "W034"]
     return Plan(
         program=program,
         constants=_constants(program),
@@ -101,6 +105,7 @@ def plan(program: model.CheckedProgram, one_thread: bool = False) -> Plan:
         contexts=contexts,
         pools=pools,
         warnings=warnings,
+        one_thread_reason=shared[0].message if shared else None,
     )
 
 
@@ -121,7 +126,7 @@ def _contexts(
     program: model.CheckedProgram,
     routes: tuple[Route, ...],
     streams: tuple[StreamPlan, ...],
-    queued: bool,
+    meeting: tuple[str, str] | None,
 ) -> tuple[tuple[ContextPlan, ...], tuple[PoolPlan, ...], tuple[Diagnostic, ...]]:
     """The threads that run streams and the pools they run, or none when no stream asked
     for a context or a pool of several workers."""
@@ -129,13 +134,15 @@ def _contexts(
     pooled = [s for s in program.streams if pool_of(s) is not None]
     if not assigned and not pooled:
         return (), (), ()
-    if queued:
+    if meeting is not None:
         # Two chains of streams meet at one stream: only a single thread reproduces the
         # breadth-first order there (D11 allows any means), so the contexts share one.
+        root, stream = meeting
         message = (
-            "contexts and worker pools of this program run in one thread: some stream "
-            "receives events through two chains of streams, whose order only one thread "
-            "reproduces"
+            f"{_what_shares(assigned, pooled)} run in one thread"
+            + (", pools in place" if pooled else "")
+            + f": stream '{stream}' receives the events of '{root}' through two chains of streams, "
+            "whose order only one thread reproduces"
         )
         return (), (), (warning("W034", message, (assigned or pooled)[0].span),)
     consumers = {r.name: [t.stream for t in r.targets] for r in routes}
@@ -181,10 +188,25 @@ def _routes(program: model.CheckedProgram) -> tuple[Route, ...]:
     return tuple(Route(name, tuple(t)) for name, t in sorted(targets.items()))
 
 
-def _direct_calls_keep_order(streams: tuple[StreamPlan, ...], routes: tuple[Route, ...]) -> bool:
-    """Whether calling consumers depth-first gives every stream its events in the
-    breadth-first order of §5.1: true when, from any event type, at most one chain of
-    streams leads to each stream (then each stream sees its only parent's output in order).
+def _what_shares(assigned: list[model.Stream], pooled: list[model.Stream]) -> str:
+    """`the contexts c1, c2 and the pools of S`: what W034 puts on one thread."""
+    contexts = list(dict.fromkeys(s.context for s in assigned if s.context is not None))
+    parts = []
+    if contexts:
+        parts.append(("context " if len(contexts) == 1 else "contexts ") + ", ".join(contexts))
+    if pooled:
+        names = ", ".join(s.name for s in pooled)
+        parts.append(("the pool of " if len(pooled) == 1 else "the pools of ") + names)
+    return " and ".join(parts)
+
+
+def _chains_meet(
+    streams: tuple[StreamPlan, ...], routes: tuple[Route, ...]
+) -> tuple[str, str] | None:
+    """Where calling consumers depth-first would not give a stream its events in the
+    breadth-first order of §5.1: (event type or stream, stream) when two chains of streams
+    lead from the first to the second; None when, from any event type, at most one chain
+    leads to each stream (then each stream sees its only parent's output in order).
     """
     consumers = {r.name: [t.stream for t in r.targets] for r in routes}
     for root in consumers:
@@ -193,9 +215,9 @@ def _direct_calls_keep_order(streams: tuple[StreamPlan, ...], routes: tuple[Rout
             feeding = [p for p in _parents(stream, streams) if p in paths]
             count = sum(paths[p] for p in feeding) + (1 if stream in consumers[root] else 0)
             if count > 1:
-                return False
+                return root, stream
             paths[stream] = count
-    return True
+    return None
 
 
 def _parents(stream: str, streams: tuple[StreamPlan, ...]) -> tuple[str, ...]:
