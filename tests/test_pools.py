@@ -243,6 +243,35 @@ def test_generated_pool_programs_on_processes(program: tuple[str, list[Event]]) 
     check_against_reference(*program, backend="process")
 
 
+SCHEDULER_LINES = (
+    "stream S = T .emit(a: v) .concurrent(workers: 2, ordered: {ordered}, {strategy}) .emit(b: a)"
+)
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+@pytest.mark.parametrize("strategy", ["strategy: round_robin", "key: v", "strategy: broadcast"])
+@pytest.mark.parametrize("ordered", ["true", "false"])
+def test_lines_before_and_after_a_pool_keep_the_order_without_it(
+    ordered: str, strategy: str, backend: str
+) -> None:
+    # §10: the stream's lines are those of the run without the pool (with broadcast, each
+    # line after the pool once per worker), `a` before `b` for every event. vplc runs such a
+    # program on one thread, pools in place (W034), rather than merge the scheduler's lines
+    # with the workers' over a diamond of bounded channels.
+    source = SCHEDULER_LINES.format(ordered=ordered, strategy=strategy)
+    pool = f" .concurrent(workers: 2, ordered: {ordered}, {strategy})"
+    expected = run_pipeline(generate_module(analyse(source.replace(pool, ""), "p.vpl").plan), [
+        ("T", i, {"v": i}) for i in range(20)
+    ])
+    if "broadcast" in strategy:
+        expected = [line for line in expected for _ in range(1 if "a" in line[2] else 2)]
+    analysed = analyse(source, "p.vpl")
+    assert [w.code for w in analysed.plan.warnings] == ["W034"]
+    assert "writes lines both before and after its pool" in analysed.plan.warnings[0].message
+    events: list[Event] = [("T", i, {"v": i}) for i in range(20)]
+    assert run_pipeline(generate_module(analysed.plan), events, backend) == expected
+
+
 # -- failure --------------------------------------------------------------------------------
 
 

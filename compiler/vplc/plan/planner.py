@@ -18,7 +18,13 @@ from vplc.plan.constants import evaluate_constant
 from vplc.plan.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
 from vplc.plan.threads import ContextPlan as ContextPlan
 from vplc.plan.threads import PoolPlan as PoolPlan
-from vplc.plan.threads import SharedThread, context_cycles, plan_threads, pool_of
+from vplc.plan.threads import (
+    SharedThread,
+    context_cycles,
+    lines_around_pool,
+    plan_threads,
+    pool_of,
+)
 from vplc.plan.threads import context_of as context_of
 
 
@@ -145,6 +151,18 @@ def _contexts(
             "whose order only one thread reproduces"
         )
         return (), (), (warning("W034", message, (assigned or pooled)[0].span),)
+    around = next((s for s in pooled if lines_around_pool(s)), None)
+    if around is not None:
+        # The scheduler's lines and the workers' lines of one stream would need one merge
+        # of two channels that run in a diamond (scheduler -> workers -> collector and
+        # scheduler -> collector), which bounded channels can deadlock; one thread keeps
+        # the order of the run without the pool (§10) instead.
+        message = (
+            f"{_what_shares(assigned, pooled)} run in one thread, pools in place: stream "
+            f"'{around.name}' writes lines both before and after its pool, an order only "
+            "one thread keeps"
+        )
+        return (), (), (warning("W034", message, around.span),)
     consumers = {r.name: [t.stream for t in r.targets] for r in routes}
     shared = context_cycles(program, consumers)
     contexts, pools = plan_threads(program, consumers, _topological(streams), shared)

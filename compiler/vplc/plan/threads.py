@@ -85,6 +85,16 @@ def emits_after(stream: model.Stream, split: int) -> bool:
     return any(isinstance(op, model.Emit) for op in stream.ops[split + 1 :])
 
 
+def lines_around_pool(stream: model.Stream) -> bool:
+    """Whether the stream writes lines (`.emit`) both before and after its pool."""
+    found = pool_of(stream)
+    if found is None:
+        return False
+    split = found[0]
+    before = any(isinstance(op, model.Emit) for op in stream.ops[:split])
+    return before and emits_after(stream, split)
+
+
 def thread_name(base: str, level: int) -> str:
     """The thread of context `base` that runs its streams after `level` pools."""
     return base if level == 0 else f"{base} (collector {level})"
