@@ -13,7 +13,7 @@ from typing import Any
 
 from vplc.check import model
 from vplc.diagnostics import Diagnostic, warning
-from vplc.frontend.syntax import Expr
+from vplc.frontend.syntax import Expr, Span
 from vplc.plan.constants import evaluate_constant
 from vplc.plan.threads import DEFAULT_CONTEXT as DEFAULT_CONTEXT
 from vplc.plan.threads import ContextPlan as ContextPlan
@@ -140,33 +140,42 @@ def _contexts(
     pooled = [s for s in program.streams if pool_of(s) is not None]
     if not assigned and not pooled:
         return (), (), ()
-    if meeting is not None:
-        # Two chains of streams meet at one stream: only a single thread reproduces the
-        # breadth-first order there (D11 allows any means), so the contexts share one.
-        root, stream = meeting
-        message = (
-            f"{_what_shares(assigned, pooled)} run in one thread"
-            + (", pools in place" if pooled else "")
-            + f": stream '{stream}' receives the events of '{root}' through two chains of streams, "
-            "whose order only one thread reproduces"
-        )
-        return (), (), (warning("W034", message, (assigned or pooled)[0].span),)
-    around = next((s for s in pooled if lines_around_pool(s)), None)
-    if around is not None:
-        # The scheduler's lines and the workers' lines of one stream would need one merge
-        # of two channels that run in a diamond (scheduler -> workers -> collector and
-        # scheduler -> collector), which bounded channels can deadlock; one thread keeps
-        # the order of the run without the pool (§10) instead.
-        message = (
-            f"{_what_shares(assigned, pooled)} run in one thread, pools in place: stream "
-            f"'{around.name}' writes lines both before and after its pool, an order only "
-            "one thread keeps"
-        )
-        return (), (), (warning("W034", message, around.span),)
+    reason = _one_thread_reason(pooled, meeting)
+    if reason is not None:
+        why, span = reason
+        shares = _what_shares(assigned, pooled) + " run in one thread"
+        message = shares + (", pools in place" if pooled else "") + ": " + why
+        return (), (), (warning("W034", message, span or (assigned or pooled)[0].span),)
     consumers = {r.name: [t.stream for t in r.targets] for r in routes}
     shared = context_cycles(program, consumers)
     contexts, pools = plan_threads(program, consumers, _topological(streams), shared)
     return contexts, pools, tuple(_shared_warning(program, group) for group in shared)
+
+
+def _one_thread_reason(
+    pooled: list[model.Stream], meeting: tuple[str, str] | None
+) -> tuple[str, Span | None] | None:
+    """Why the program must run on one thread (W034), and where to say it, if it must."""
+    if meeting is not None:
+        # Two chains of streams meet at one stream: only a single thread reproduces the
+        # breadth-first order there (D11 allows any means), so the contexts share one.
+        root, stream = meeting
+        return (
+            f"stream '{stream}' receives the events of '{root}' through two chains of "
+            "streams, whose order only one thread reproduces",
+            None,
+        )
+    around = next((s for s in pooled if lines_around_pool(s)), None)
+    if around is not None:
+        # The scheduler's lines and the workers' would need a merge over a diamond of
+        # bounded channels (scheduler -> workers -> collector, scheduler -> collector),
+        # which can deadlock; one thread keeps the order of the run without the pool (D34).
+        return (
+            f"stream '{around.name}' writes lines both before and after its pool, an order "
+            "only one thread keeps",
+            around.span,
+        )
+    return None
 
 
 def _shared_warning(program: model.CheckedProgram, group: SharedThread) -> Diagnostic:
