@@ -628,6 +628,50 @@ def test_run_stats(project: Path) -> None:
     assert summary(result.stderr) == (3, 3, 0)
 
 
+CHAIN_PROGRAM = """\
+event Order:
+    id: int
+    amount: float
+
+stream A = Order
+    .watermark(out_of_order: 0s)
+    .allowed_lateness(0s)
+    .where(amount > 100.0)
+    .emit(id: id, amount: amount)
+stream B = A
+    .emit(id: id, big: amount > 120.0)
+stream C = B
+    .where(big)
+    .emit(id: id)
+"""
+
+# @5 is late (dropped); `A { ... }` is an input event typed like stream A: B and C get it.
+CHAIN_EVENTS = """\
+@0 Order { id: 1, amount: 150.0 }
+@10 Order { id: 2, amount: 50.0 }
+@20 Order { id: 3, amount: 110.0 }
+@5 Order { id: 4, amount: 200.0 }
+@30 A { id: 9, amount: 130.0 }
+"""
+
+
+def test_run_stats_of_streams_run_in_place(tmp_path: Path) -> None:
+    """`push` runs A, B and C in place (D37): --stats counts them at the ingress and at
+    the emitters, late events excepted, and prints the output of a run without --stats."""
+    write(tmp_path, "prog.vpl", CHAIN_PROGRAM)
+    write(tmp_path, "events.evt", CHAIN_EVENTS)
+    plain = vplc_cmd("run", "prog.vpl", "events.evt", cwd=tmp_path)
+    counted = vplc_cmd("run", "prog.vpl", "--stats", "events.evt", cwd=tmp_path)
+    assert plain.returncode == counted.returncode == 0, counted.stderr
+    assert [line["fields"]["id"] for line in json_lines(plain.stdout)] == [1, 1, 1, 3, 3, 9, 9]
+    assert counted.stdout == plain.stdout
+    rows = {
+        m.group(1): (int(m.group(2)), int(m.group(3)))
+        for m in re.finditer(r"^([ABC])\s+(\d+)\s+(\d+)\s", counted.stderr, re.MULTILINE)
+    }
+    assert rows == {"A": (3, 2), "B": (3, 3), "C": (3, 2)}
+
+
 @pytest.mark.parametrize("inputs", [["-"], []], ids=["dash", "no-input"])
 def test_run_reads_stdin(project: Path, inputs: list[str]) -> None:
     result = vplc_cmd("run", "prog.vpl", *inputs, cwd=project, stdin=EVENTS_WITH_BAD_LINES)

@@ -21,11 +21,26 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, vpl_print
 from vpl_runtime.keys import event_key, key_of, key_text
 from vpl_runtime.values import MISSING
+
+
+def fields_HalfHourEnergy_5(f: Fields) -> Fields:
+    # program.vpl:19:5 .emit(meter: meter, kwh: kwh, readings: readings, phases: phases), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("meter", MISSING)) is not MISSING:
+        out["meter"] = value
+    if (value := f.get("kwh", MISSING)) is not MISSING:
+        out["kwh"] = value
+    if (value := f.get("readings", MISSING)) is not MISSING:
+        out["readings"] = value
+    if (value := f.get("phases", MISSING)) is not MISSING:
+        out["phases"] = value
+    return out
 
 
 class Window_HalfHourEnergy:
@@ -49,23 +64,25 @@ class Window_HalfHourEnergy:
         self.countdistinct3: set[Any] = set()  # count_distinct(phase): keys seen
 
 
+def fields_NegativeReading_3(f: Fields) -> Fields:
+    # program.vpl:24:5 .emit(meter: meter, kwh: kwh, phase: phase), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("meter", MISSING)) is not MISSING:
+        out["meter"] = value
+    if (value := f.get("kwh", MISSING)) is not MISSING:
+        out["kwh"] = value
+    if (value := f.get("phase", MISSING)) is not MISSING:
+        out["phase"] = value
+    return out
+
+
 def _build(
     make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:11:8 stream Unique
+    # program.vpl:11:8 stream Unique, run in place by push
     seen_Unique_1: set[Any] = set()
-
-    def stream_Unique(ts: int, f: Fields) -> None:
-        # program.vpl:12:5 .distinct()
-        key = event_key(f)
-        if key in seen_Unique_1:
-            return
-        seen_Unique_1.add(key)
-        route_Unique(ts, f)
-
-    entry_Unique: StreamFn = stream_Unique
 
     # program.vpl:14:8 stream HalfHourEnergy
     emit_HalfHourEnergy = make_emitter("HalfHourEnergy")
@@ -82,16 +99,7 @@ def _build(
                 "phases": f["phases"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("meter", MISSING)) is not MISSING:
-                out1["meter"] = value
-            if (value := f.get("kwh", MISSING)) is not MISSING:
-                out1["kwh"] = value
-            if (value := f.get("readings", MISSING)) is not MISSING:
-                out1["readings"] = value
-            if (value := f.get("phases", MISSING)) is not MISSING:
-                out1["phases"] = value
-            f = out1
+            f = fields_HalfHourEnergy_5(f)
         emit_HalfHourEnergy("HalfHourEnergy", ts, f)
 
     def result_HalfHourEnergy(state: Window_HalfHourEnergy) -> Fields:
@@ -155,20 +163,16 @@ def _build(
         try:
             f = {"meter": f["meter"], "kwh": f["kwh"], "phase": f["phase"]}
         except KeyError:
-            out1 = {}
-            if (value := f.get("meter", MISSING)) is not MISSING:
-                out1["meter"] = value
-            if (value := f.get("kwh", MISSING)) is not MISSING:
-                out1["kwh"] = value
-            if (value := f.get("phase", MISSING)) is not MISSING:
-                out1["phase"] = value
-            f = out1
+            f = fields_NegativeReading_3(f)
         emit_NegativeReading("NegativeReading", ts, f)
 
     entry_NegativeReading: StreamFn = stream_NegativeReading
 
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
+
     if instrument is not None:
-        entry_Unique = instrument("Unique", entry_Unique)
+        counts["MeterReading"] = instrument("Unique", ignore_event)
         entry_HalfHourEnergy = instrument("HalfHourEnergy", entry_HalfHourEnergy)
         entry_NegativeReading = instrument("NegativeReading", entry_NegativeReading)
 
@@ -178,8 +182,8 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "MeterReading":
-            # stream Unique, run in place (through stream_Unique when --stats counts)
             ts, f = timestamp, fields
+            # stream Unique
             # program.vpl:12:5 .distinct()
             key = event_key(f)
             if key in seen_Unique_1:
@@ -189,17 +193,20 @@ def _build(
         elif event_type == "Unique":
             route_Unique(timestamp, fields)
 
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "MeterReading":
-            entry_Unique(timestamp, fields)
-        elif event_type == "Unique":
-            route_Unique(timestamp, fields)
-
     def close() -> None:
         flush_HalfHourEnergy()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from vpl_runtime.builtins import fn_abs, fn_lower, fn_round, fn_upper
 from vpl_runtime.driver import (
@@ -46,13 +45,13 @@ def _build(
         ):
             return
         # program.vpl:19:5 .emit(sensor: sensor, zone: lower(zone), temp_c: temp_c, excess: if temp_c > MAX_TEMP then temp_c - MAX_TEMP else MIN_TEMP - temp_c, severity: if abs(temp_c - 5.0) > 3.0 + CRITICAL_MARGIN then "critical" else "warning", humidity: humidity)
-        out1 = {}
+        out_OutOfRange_2: Fields = {}
         if (value := f.get("sensor", MISSING)) is not MISSING:
-            out1["sensor"] = value
+            out_OutOfRange_2["sensor"] = value
         if (value := fn_lower(f.get("zone", MISSING))) is not MISSING:
-            out1["zone"] = value
+            out_OutOfRange_2["zone"] = value
         if (value := f.get("temp_c", MISSING)) is not MISSING:
-            out1["temp_c"] = value
+            out_OutOfRange_2["temp_c"] = value
         if (
             value := (
                 (
@@ -72,7 +71,7 @@ def _build(
                 )
             )
         ) is not MISSING:
-            out1["excess"] = value
+            out_OutOfRange_2["excess"] = value
         if (
             value := (
                 "critical"
@@ -95,10 +94,10 @@ def _build(
                 else (MISSING if t4 is MISSING else "warning")
             )
         ) is not MISSING:
-            out1["severity"] = value
+            out_OutOfRange_2["severity"] = value
         if (value := f.get("humidity", MISSING)) is not MISSING:
-            out1["humidity"] = value
-        f = out1
+            out_OutOfRange_2["humidity"] = value
+        f = out_OutOfRange_2
         emit_OutOfRange("OutOfRange", ts, f)
         entry_Page(ts, f)
 
@@ -121,14 +120,14 @@ def _build(
             ),
         )
         # program.vpl:32:5 .emit(sensor: sensor, battery_pct: round(battery), needs_swap: battery < 5.0)
-        out1 = {}
+        out_LowBattery_3: Fields = {}
         if (value := f.get("sensor", MISSING)) is not MISSING:
-            out1["sensor"] = value
+            out_LowBattery_3["sensor"] = value
         if (value := fn_round(f.get("battery", MISSING))) is not MISSING:
-            out1["battery_pct"] = value
+            out_LowBattery_3["battery_pct"] = value
         if (value := v_lt(f.get("battery", MISSING), 5.0)) is not MISSING:
-            out1["needs_swap"] = value
-        f = out1
+            out_LowBattery_3["needs_swap"] = value
+        f = out_LowBattery_3
         emit_LowBattery("LowBattery", ts, f)
 
     entry_LowBattery: StreamFn = stream_LowBattery
@@ -143,14 +142,14 @@ def _build(
         # program.vpl:37:5 .log(level: "error", message: "page on-call", data: sensor)
         vpl_log("Page", "error", "page on-call", f.get("sensor", MISSING))
         # program.vpl:38:5 .emit(sensor: upper(sensor), zone: zone, temp_c: temp_c)
-        out1 = {}
+        out_Page_3: Fields = {}
         if (value := fn_upper(f.get("sensor", MISSING))) is not MISSING:
-            out1["sensor"] = value
+            out_Page_3["sensor"] = value
         if (value := f.get("zone", MISSING)) is not MISSING:
-            out1["zone"] = value
+            out_Page_3["zone"] = value
         if (value := f.get("temp_c", MISSING)) is not MISSING:
-            out1["temp_c"] = value
-        f = out1
+            out_Page_3["temp_c"] = value
+        f = out_Page_3
         emit_Page("Page", ts, f)
 
     entry_Page: StreamFn = stream_Page
@@ -168,35 +167,12 @@ def _build(
         if event_type == "Reading":
             route_Reading(timestamp, fields)
         elif event_type == "OutOfRange":
-            # stream Page, run in place (through stream_Page when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:36:5 .where(severity == "critical")
-            if not (f.get("severity") == "critical"):
-                return
-            # program.vpl:37:5 .log(level: "error", message: "page on-call", data: sensor)
-            vpl_log("Page", "error", "page on-call", f.get("sensor", MISSING))
-            # program.vpl:38:5 .emit(sensor: upper(sensor), zone: zone, temp_c: temp_c)
-            out1 = {}
-            if (value := fn_upper(f.get("sensor", MISSING))) is not MISSING:
-                out1["sensor"] = value
-            if (value := f.get("zone", MISSING)) is not MISSING:
-                out1["zone"] = value
-            if (value := f.get("temp_c", MISSING)) is not MISSING:
-                out1["temp_c"] = value
-            f = out1
-            emit_Page("Page", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "Reading":
-            route_Reading(timestamp, fields)
-        elif event_type == "OutOfRange":
             entry_Page(timestamp, fields)
 
     def close() -> None:
         pass  # no window keeps events until the end of input
 
-    return (push if instrument is None else push_counted), close
+    return push, close
 
 
 class Pipeline:

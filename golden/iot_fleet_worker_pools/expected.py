@@ -31,6 +31,20 @@ from vpl_runtime.keys import jump_hash, key_of, key_text, stable_hash
 from vpl_runtime.values import MISSING, v_add, v_mul
 
 
+def fields_EngineStats_4(f: Fields) -> Fields:
+    # program.vpl:16:5 .emit(truck: truck, samples: samples, peak_rpm: peak_rpm, oil: oil), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("truck", MISSING)) is not MISSING:
+        out["truck"] = value
+    if (value := f.get("samples", MISSING)) is not MISSING:
+        out["samples"] = value
+    if (value := f.get("peak_rpm", MISSING)) is not MISSING:
+        out["peak_rpm"] = value
+    if (value := f.get("oil", MISSING)) is not MISSING:
+        out["oil"] = value
+    return out
+
+
 class Window_EngineStats:
     """One open window of stream 'EngineStats'."""
 
@@ -58,6 +72,41 @@ class Window_EngineStats:
         self.avg3: float = 0.0  # avg(oil_temp): running sum
 
 
+def fields_Fahrenheit_1(f: Fields) -> Fields:
+    # program.vpl:25:5 .emit(truck: truck, oil_f: oil_temp * 1.8 + 32.0), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("truck", MISSING)) is not MISSING:
+        out["truck"] = value
+    if (
+        value := (
+            t1 + 32.0
+            if (
+                (
+                    t1 := (
+                        t2 * 1.8
+                        if ((t2 := f.get("oil_temp", MISSING)).__class__ in NUMERIC)
+                        else v_mul(t2, 1.8)
+                    )
+                ).__class__
+                in NUMERIC
+            )
+            else v_add(t1, 32.0)
+        )
+    ) is not MISSING:
+        out["oil_f"] = value
+    return out
+
+
+def fields_RpmAlarm_3(f: Fields) -> Fields:
+    # program.vpl:34:5 .emit(trucks: trucks, top: top), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("trucks", MISSING)) is not MISSING:
+        out["trucks"] = value
+    if (value := f.get("top", MISSING)) is not MISSING:
+        out["top"] = value
+    return out
+
+
 class Window_RpmAlarm:
     """One open window of stream 'RpmAlarm'."""
 
@@ -75,6 +124,16 @@ class Window_RpmAlarm:
         self.key: Any = key  # partition key value (MISSING: unpartitioned)
         self.count1: int = 0  # numbers seen in rpm
         self.max2: Any = -inf  # max(rpm)
+
+
+def fields_Overheating_2(f: Fields) -> Fields:
+    # program.vpl:20:5 .emit(truck: truck, oil: oil), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("truck", MISSING)) is not MISSING:
+        out["truck"] = value
+    if (value := f.get("oil", MISSING)) is not MISSING:
+        out["oil"] = value
+    return out
 
 
 def _build(
@@ -182,16 +241,7 @@ def _build(
                     "oil": f["oil"],
                 }
             except KeyError:
-                out1 = {}
-                if (value := f.get("truck", MISSING)) is not MISSING:
-                    out1["truck"] = value
-                if (value := f.get("samples", MISSING)) is not MISSING:
-                    out1["samples"] = value
-                if (value := f.get("peak_rpm", MISSING)) is not MISSING:
-                    out1["peak_rpm"] = value
-                if (value := f.get("oil", MISSING)) is not MISSING:
-                    out1["oil"] = value
-                f = out1
+                f = fields_EngineStats_4(f)
             emit_EngineStats("EngineStats", ts, f)
             sendcollector_default_1("EngineStats", ts, f)
 
@@ -289,30 +339,7 @@ def _build(
                     ),
                 }
             except KeyError:
-                out1 = {}
-                if (value := f.get("truck", MISSING)) is not MISSING:
-                    out1["truck"] = value
-                if (
-                    value := (
-                        t3 + 32.0
-                        if (
-                            (
-                                t3 := (
-                                    t4 * 1.8
-                                    if (
-                                        (t4 := f.get("oil_temp", MISSING)).__class__
-                                        in NUMERIC
-                                    )
-                                    else v_mul(t4, 1.8)
-                                )
-                            ).__class__
-                            in NUMERIC
-                        )
-                        else v_add(t3, 32.0)
-                    )
-                ) is not MISSING:
-                    out1["oil_f"] = value
-                f = out1
+                f = fields_Fahrenheit_1(f)
             emit_Fahrenheit("Fahrenheit", ts, f)
 
         entry_Fahrenheit: StreamFn = stream_Fahrenheit
@@ -340,12 +367,7 @@ def _build(
             try:
                 f = {"trucks": f["trucks"], "top": f["top"]}
             except KeyError:
-                out1 = {}
-                if (value := f.get("trucks", MISSING)) is not MISSING:
-                    out1["trucks"] = value
-                if (value := f.get("top", MISSING)) is not MISSING:
-                    out1["top"] = value
-                f = out1
+                f = fields_RpmAlarm_3(f)
             emit_RpmAlarm("RpmAlarm", ts, f)
 
         def result_RpmAlarm(state: Window_RpmAlarm) -> Fields:
@@ -395,12 +417,7 @@ def _build(
             try:
                 f = {"truck": f["truck"], "oil": f["oil"]}
             except KeyError:
-                out1 = {}
-                if (value := f.get("truck", MISSING)) is not MISSING:
-                    out1["truck"] = value
-                if (value := f.get("oil", MISSING)) is not MISSING:
-                    out1["oil"] = value
-                f = out1
+                f = fields_Overheating_2(f)
             emit_Overheating("Overheating", ts, f)
 
         entry_Overheating: StreamFn = stream_Overheating

@@ -22,6 +22,7 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC
@@ -58,27 +59,39 @@ class Window_Bursts:
         self.last5: Any = None  # last(rms)
 
 
+def fields_LongBursts_2(f: Fields) -> Fields:
+    # program.vpl:34:5 .emit(sensor: sensor, readings: readings, over_gap_ms: GAP), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("sensor", MISSING)) is not MISSING:
+        out["sensor"] = value
+    if (value := f.get("readings", MISSING)) is not MISSING:
+        out["readings"] = value
+    if (value := 30000) is not MISSING:
+        out["over_gap_ms"] = value
+    return out
+
+
 def _build(
     make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:11:8 stream Bursts
+    # program.vpl:11:8 stream Bursts, run in place by push
     emit_Bursts = make_emitter("Bursts")
     windows_Bursts: dict[Any, Window_Bursts] = {}
     find_Bursts = windows_Bursts.get
 
     def after_Bursts(ts: int, f: Fields) -> None:
         # program.vpl:22:5 .emit(sensor: sensor, readings: readings, mean_rms: mean_rms, max_peak: max_peak, trend: if last_rms > first_rms then "rising" else "steady or falling", approx_duration_s: duration_s)
-        out1 = {}
+        out_Bursts_4: Fields = {}
         if (value := f.get("sensor", MISSING)) is not MISSING:
-            out1["sensor"] = value
+            out_Bursts_4["sensor"] = value
         if (value := f.get("readings", MISSING)) is not MISSING:
-            out1["readings"] = value
+            out_Bursts_4["readings"] = value
         if (value := f.get("mean_rms", MISSING)) is not MISSING:
-            out1["mean_rms"] = value
+            out_Bursts_4["mean_rms"] = value
         if (value := f.get("max_peak", MISSING)) is not MISSING:
-            out1["max_peak"] = value
+            out_Bursts_4["max_peak"] = value
         if (
             value := (
                 "rising"
@@ -87,10 +100,10 @@ def _build(
                 else (MISSING if t1 is MISSING else "steady or falling")
             )
         ) is not MISSING:
-            out1["trend"] = value
+            out_Bursts_4["trend"] = value
         if (value := f.get("duration_s", MISSING)) is not MISSING:
-            out1["approx_duration_s"] = value
-        f = out1
+            out_Bursts_4["approx_duration_s"] = value
+        f = out_Bursts_4
         emit_Bursts("Bursts", ts, f)
         entry_LongBursts(ts, f)
 
@@ -113,35 +126,6 @@ def _build(
             if w.n:
                 after_Bursts(w.ts, result_Bursts(w))
 
-    def stream_Bursts(ts: int, f: Fields) -> None:
-        # program.vpl:13:5 .window(session: 30s)
-        key_value = f.get("sensor", MISSING)
-        key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = find_Bursts(key)
-        if w is None:
-            w = windows_Bursts[key] = Window_Bursts(key_value)
-        if w.n and ts - w.last > 30000:
-            closed = w
-            w = windows_Bursts[key] = Window_Bursts(closed.key)
-            after_Bursts(closed.ts, result_Bursts(closed))
-        w.n += 1
-        w.ts = ts
-        v1 = f.get("rms", MISSING)
-        if v1.__class__ in NUMERIC and v1 == v1:
-            w.count1 += 1
-            w.avg2 += v1
-        if w.n == 1:
-            w.first4 = None if v1 is MISSING else v1
-        w.last5 = None if v1 is MISSING else v1
-        v2 = f.get("peak")
-        if v2.__class__ in NUMERIC and v2 == v2:
-            w.count2 += 1
-            if v2 > w.max3:
-                w.max3 = v2
-        w.last = ts
-
-    entry_Bursts: StreamFn = stream_Bursts
-
     # program.vpl:32:8 stream LongBursts
     emit_LongBursts = make_emitter("LongBursts")
 
@@ -153,26 +137,22 @@ def _build(
         try:
             f = {"sensor": f["sensor"], "readings": f["readings"], "over_gap_ms": 30000}
         except KeyError:
-            out1 = {}
-            if (value := f.get("sensor", MISSING)) is not MISSING:
-                out1["sensor"] = value
-            if (value := f.get("readings", MISSING)) is not MISSING:
-                out1["readings"] = value
-            if (value := 30000) is not MISSING:
-                out1["over_gap_ms"] = value
-            f = out1
+            f = fields_LongBursts_2(f)
         emit_LongBursts("LongBursts", ts, f)
 
     entry_LongBursts: StreamFn = stream_LongBursts
 
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
+
     if instrument is not None:
-        entry_Bursts = instrument("Bursts", entry_Bursts)
+        counts["Vibration"] = instrument("Bursts", ignore_event)
         entry_LongBursts = instrument("LongBursts", entry_LongBursts)
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Vibration":
-            # stream Bursts, run in place (through stream_Bursts when --stats counts)
             ts, f = timestamp, fields
+            # stream Bursts
             # program.vpl:13:5 .window(session: 30s)
             key_value = f.get("sensor", MISSING)
             key = key_value if key_value.__class__ is str else key_of(key_value)
@@ -199,40 +179,22 @@ def _build(
                     w.max3 = v2
             w.last = ts
         elif event_type == "Bursts":
-            # stream LongBursts, run in place (through stream_LongBursts when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:33:5 .where(readings >= 4)
-            if not (((t1 := f.get("readings")).__class__ in NUMERIC and t1 >= 4)):
-                return
-            # program.vpl:34:5 .emit(sensor: sensor, readings: readings, over_gap_ms: GAP)
-            try:
-                f = {
-                    "sensor": f["sensor"],
-                    "readings": f["readings"],
-                    "over_gap_ms": 30000,
-                }
-            except KeyError:
-                out1 = {}
-                if (value := f.get("sensor", MISSING)) is not MISSING:
-                    out1["sensor"] = value
-                if (value := f.get("readings", MISSING)) is not MISSING:
-                    out1["readings"] = value
-                if (value := 30000) is not MISSING:
-                    out1["over_gap_ms"] = value
-                f = out1
-            emit_LongBursts("LongBursts", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "Vibration":
-            entry_Bursts(timestamp, fields)
-        elif event_type == "Bursts":
             entry_LongBursts(timestamp, fields)
 
     def close() -> None:
         flush_Bursts()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

@@ -23,11 +23,28 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, not_a_number
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_sub
+
+
+def fields_RollingClimate_6(f: Fields) -> Fields:
+    # program.vpl:22:5 .emit(device: device, samples: samples, avg_temp: avg_temp, max_co2: max_co2, spread: spread), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("device", MISSING)) is not MISSING:
+        out["device"] = value
+    if (value := f.get("samples", MISSING)) is not MISSING:
+        out["samples"] = value
+    if (value := f.get("avg_temp", MISSING)) is not MISSING:
+        out["avg_temp"] = value
+    if (value := f.get("max_co2", MISSING)) is not MISSING:
+        out["max_co2"] = value
+    if (value := f.get("spread", MISSING)) is not MISSING:
+        out["spread"] = value
+    return out
 
 
 class Window_RollingClimate:
@@ -82,12 +99,30 @@ class Agg_RollingClimate:
         self.min5: Any = inf  # min(temp)
 
 
+def fields_HotHouse_2(f: Fields) -> Fields:
+    # program.vpl:26:5 .emit(device: device, avg_temp: avg_temp, over_by: avg_temp - HOT), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("device", MISSING)) is not MISSING:
+        out["device"] = value
+    if (value := f.get("avg_temp", MISSING)) is not MISSING:
+        out["avg_temp"] = value
+    if (
+        value := (
+            t1 - 30.0
+            if ((t1 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
+            else v_sub(t1, 30.0)
+        )
+    ) is not MISSING:
+        out["over_by"] = value
+    return out
+
+
 def _build(
     make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:11:8 stream RollingClimate
+    # program.vpl:11:8 stream RollingClimate, run in place by push
     emit_RollingClimate = make_emitter("RollingClimate")
     windows_RollingClimate: dict[Any, Window_RollingClimate] = {}
     find_RollingClimate = windows_RollingClimate.get
@@ -106,18 +141,7 @@ def _build(
                 "spread": f["spread"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("device", MISSING)) is not MISSING:
-                out1["device"] = value
-            if (value := f.get("samples", MISSING)) is not MISSING:
-                out1["samples"] = value
-            if (value := f.get("avg_temp", MISSING)) is not MISSING:
-                out1["avg_temp"] = value
-            if (value := f.get("max_co2", MISSING)) is not MISSING:
-                out1["max_co2"] = value
-            if (value := f.get("spread", MISSING)) is not MISSING:
-                out1["spread"] = value
-            f = out1
+            f = fields_RollingClimate_6(f)
         emit_RollingClimate("RollingClimate", ts, f)
         entry_HotHouse(ts, f)
 
@@ -169,41 +193,6 @@ def _build(
         for w in groups.values():
             after_RollingClimate(w.ts, result_RollingClimate(w))
 
-    def stream_RollingClimate(ts: int, f: Fields) -> None:
-        # program.vpl:12:5 .where(temp > -40.0 and temp < 85.0)
-        if not (
-            (((t2 := f.get("temp")).__class__ in NUMERIC and t2 > -40.0))
-            and (((t3 := f.get("temp")).__class__ in NUMERIC and t3 < 85.0))
-        ):
-            return
-        # program.vpl:14:5 .window(1m, sliding: 20s)
-        key_value = f.get("device", MISSING)
-        key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = find_RollingClimate(key)
-        if w is None:
-            w = windows_RollingClimate[key] = Window_RollingClimate(key_value)
-        buf = w.buf
-        if buf and ts < buf[-1][0]:
-            w.ordered = False
-        buf.append((ts, f))
-        horizon = ts - 60000
-        if w.ordered:
-            while buf[0][0] < horizon:
-                buf.popleft()
-        elif any(e[0] < horizon for e in buf):
-            kept = [e for e in buf if e[0] >= horizon]
-            buf.clear()
-            buf.extend(kept)
-        if w.emitted and ts < w.last_emit + 20000:
-            w.pending = True
-        else:
-            w.emitted = True
-            w.last_emit = ts
-            w.pending = False
-            batch_RollingClimate(list(buf))
-
-    entry_RollingClimate: StreamFn = stream_RollingClimate
-
     # program.vpl:24:8 stream HotHouse
     emit_HotHouse = make_emitter("HotHouse")
 
@@ -223,32 +212,22 @@ def _build(
                 ),
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("device", MISSING)) is not MISSING:
-                out1["device"] = value
-            if (value := f.get("avg_temp", MISSING)) is not MISSING:
-                out1["avg_temp"] = value
-            if (
-                value := (
-                    t3 - 30.0
-                    if ((t3 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
-                    else v_sub(t3, 30.0)
-                )
-            ) is not MISSING:
-                out1["over_by"] = value
-            f = out1
+            f = fields_HotHouse_2(f)
         emit_HotHouse("HotHouse", ts, f)
 
     entry_HotHouse: StreamFn = stream_HotHouse
 
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
+
     if instrument is not None:
-        entry_RollingClimate = instrument("RollingClimate", entry_RollingClimate)
+        counts["Climate"] = instrument("RollingClimate", ignore_event)
         entry_HotHouse = instrument("HotHouse", entry_HotHouse)
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Climate":
-            # stream RollingClimate, run in place (through stream_RollingClimate when --stats counts)
             ts, f = timestamp, fields
+            # stream RollingClimate
             # program.vpl:12:5 .where(temp > -40.0 and temp < 85.0)
             if not (
                 (((t2 := f.get("temp")).__class__ in NUMERIC and t2 > -40.0))
@@ -281,50 +260,22 @@ def _build(
                 w.pending = False
                 batch_RollingClimate(list(buf))
         elif event_type == "RollingClimate":
-            # stream HotHouse, run in place (through stream_HotHouse when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:25:5 .where(avg_temp > HOT)
-            if not (((t1 := f.get("avg_temp")).__class__ in NUMERIC and t1 > 30.0)):
-                return
-            # program.vpl:26:5 .emit(device: device, avg_temp: avg_temp, over_by: avg_temp - HOT)
-            try:
-                f = {
-                    "device": f["device"],
-                    "avg_temp": f["avg_temp"],
-                    "over_by": (
-                        t2 - 30.0
-                        if ((t2 := f["avg_temp"]).__class__ in NUMERIC)
-                        else not_a_number()
-                    ),
-                }
-            except KeyError:
-                out1 = {}
-                if (value := f.get("device", MISSING)) is not MISSING:
-                    out1["device"] = value
-                if (value := f.get("avg_temp", MISSING)) is not MISSING:
-                    out1["avg_temp"] = value
-                if (
-                    value := (
-                        t3 - 30.0
-                        if ((t3 := f.get("avg_temp", MISSING)).__class__ in NUMERIC)
-                        else v_sub(t3, 30.0)
-                    )
-                ) is not MISSING:
-                    out1["over_by"] = value
-                f = out1
-            emit_HotHouse("HotHouse", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "Climate":
-            entry_RollingClimate(timestamp, fields)
-        elif event_type == "RollingClimate":
             entry_HotHouse(timestamp, fields)
 
     def close() -> None:
         flush_RollingClimate()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

@@ -21,11 +21,26 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING
+
+
+def fields_DockThroughput_6(f: Fields) -> Fields:
+    # program.vpl:20:5 .emit(dock: dock, scans: scans, parcels: parcels, kg: kg), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("dock", MISSING)) is not MISSING:
+        out["dock"] = value
+    if (value := f.get("scans", MISSING)) is not MISSING:
+        out["scans"] = value
+    if (value := f.get("parcels", MISSING)) is not MISSING:
+        out["parcels"] = value
+    if (value := f.get("kg", MISSING)) is not MISSING:
+        out["kg"] = value
+    return out
 
 
 class Window_DockThroughput:
@@ -49,12 +64,22 @@ class Window_DockThroughput:
         self.sum3: float = 0.0  # sum(weight_kg)
 
 
+def fields_GatewayBacklog_2(f: Fields) -> Fields:
+    # program.vpl:24:5 .emit(gateway: gateway, queue_depth: queue_depth), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("gateway", MISSING)) is not MISSING:
+        out["gateway"] = value
+    if (value := f.get("queue_depth", MISSING)) is not MISSING:
+        out["queue_depth"] = value
+    return out
+
+
 def _build(
     make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:14:8 stream DockThroughput
+    # program.vpl:14:8 stream DockThroughput, run in place by push
     emit_DockThroughput = make_emitter("DockThroughput")
     windows_DockThroughput: dict[Any, Window_DockThroughput] = {}
     find_DockThroughput = windows_DockThroughput.get
@@ -69,16 +94,7 @@ def _build(
                 "kg": f["kg"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("dock", MISSING)) is not MISSING:
-                out1["dock"] = value
-            if (value := f.get("scans", MISSING)) is not MISSING:
-                out1["scans"] = value
-            if (value := f.get("parcels", MISSING)) is not MISSING:
-                out1["parcels"] = value
-            if (value := f.get("kg", MISSING)) is not MISSING:
-                out1["kg"] = value
-            f = out1
+            f = fields_DockThroughput_6(f)
         emit_DockThroughput("DockThroughput", ts, f)
 
     def result_DockThroughput(state: Window_DockThroughput) -> Fields:
@@ -102,54 +118,15 @@ def _build(
             if w.n:
                 after_DockThroughput(w.ts, result_DockThroughput(w))
 
-    def stream_DockThroughput(ts: int, f: Fields) -> None:
-        # program.vpl:18:5 .window(30s)
-        key_value = f.get("dock", MISSING)
-        key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = find_DockThroughput(key)
-        if w is None:
-            w = windows_DockThroughput[key] = Window_DockThroughput(key_value)
-            w.start = ts
-        if ts >= w.start + 30000:
-            closed = w
-            w = windows_DockThroughput[key] = Window_DockThroughput(closed.key)
-            after_DockThroughput(closed.ts, result_DockThroughput(closed))
-            w.start = ts
-        w.n += 1
-        w.ts = ts
-        v1 = f.get("parcel", MISSING)
-        if v1 is not MISSING:
-            w.countdistinct2.add(key_of(v1))
-        v2 = f.get("weight_kg")
-        if v2.__class__ in NUMERIC and v2 == v2:
-            w.sum3 += v2
-
-    entry_DockThroughput: StreamFn = stream_DockThroughput
-
-    # program.vpl:22:8 stream GatewayBacklog
+    # program.vpl:22:8 stream GatewayBacklog, run in place by push
     emit_GatewayBacklog = make_emitter("GatewayBacklog")
 
-    def stream_GatewayBacklog(ts: int, f: Fields) -> None:
-        # program.vpl:23:5 .where(queue_depth > 100)
-        if not (((t1 := f.get("queue_depth")).__class__ in NUMERIC and t1 > 100)):
-            return
-        # program.vpl:24:5 .emit(gateway: gateway, queue_depth: queue_depth)
-        try:
-            f = {"gateway": f["gateway"], "queue_depth": f["queue_depth"]}
-        except KeyError:
-            out1 = {}
-            if (value := f.get("gateway", MISSING)) is not MISSING:
-                out1["gateway"] = value
-            if (value := f.get("queue_depth", MISSING)) is not MISSING:
-                out1["queue_depth"] = value
-            f = out1
-        emit_GatewayBacklog("GatewayBacklog", ts, f)
-
-    entry_GatewayBacklog: StreamFn = stream_GatewayBacklog
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
 
     if instrument is not None:
-        entry_DockThroughput = instrument("DockThroughput", entry_DockThroughput)
-        entry_GatewayBacklog = instrument("GatewayBacklog", entry_GatewayBacklog)
+        counts["DockScan"] = instrument("DockThroughput", ignore_event)
+        counts["Heartbeat"] = instrument("GatewayBacklog", ignore_event)
 
     # Late data (SEMANTICS 6.6): the watermark is the minimum over input types of
     # (latest timestamp - declared out_of_order); an event older than it is kept only
@@ -178,8 +155,8 @@ def _build(
         if is_late(event_type, timestamp):
             return
         if event_type == "DockScan":
-            # stream DockThroughput, run in place (through stream_DockThroughput when --stats counts)
             ts, f = timestamp, fields
+            # stream DockThroughput
             # program.vpl:18:5 .window(30s)
             key_value = f.get("dock", MISSING)
             key = key_value if key_value.__class__ is str else key_of(key_value)
@@ -201,8 +178,8 @@ def _build(
             if v2.__class__ in NUMERIC and v2 == v2:
                 w.sum3 += v2
         elif event_type == "Heartbeat":
-            # stream GatewayBacklog, run in place (through stream_GatewayBacklog when --stats counts)
             ts, f = timestamp, fields
+            # stream GatewayBacklog
             # program.vpl:23:5 .where(queue_depth > 100)
             if not (((t1 := f.get("queue_depth")).__class__ in NUMERIC and t1 > 100)):
                 return
@@ -210,25 +187,30 @@ def _build(
             try:
                 f = {"gateway": f["gateway"], "queue_depth": f["queue_depth"]}
             except KeyError:
-                out1 = {}
-                if (value := f.get("gateway", MISSING)) is not MISSING:
-                    out1["gateway"] = value
-                if (value := f.get("queue_depth", MISSING)) is not MISSING:
-                    out1["queue_depth"] = value
-                f = out1
+                f = fields_GatewayBacklog_2(f)
             emit_GatewayBacklog("GatewayBacklog", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "DockScan":
-            entry_DockThroughput(timestamp, fields)
-        elif event_type == "Heartbeat":
-            entry_GatewayBacklog(timestamp, fields)
 
     def close() -> None:
         flush_DockThroughput()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def would_be_late(event_type: str, timestamp: int) -> bool:
+        """What `is_late` will answer, without moving the watermark (push asks next)."""
+        if timestamp < watermark:
+            allowed = allowed_lateness.get(event_type)
+            return allowed is None or timestamp < watermark - allowed
+        return False
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None and not would_be_late(event_type, timestamp):
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

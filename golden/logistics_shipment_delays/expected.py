@@ -30,6 +30,24 @@ from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_div, v_gt, v_not, v_sub
 
 
+def fields_HubDelays_4(f: Fields) -> Fields:
+    # program.vpl:54:5 .emit(hub: hub, late: late, shipments: shipments, avg_delay_min: avg_delay_min, worst_delay_min: worst_delay_min, carriers: carriers), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("hub", MISSING)) is not MISSING:
+        out["hub"] = value
+    if (value := f.get("late", MISSING)) is not MISSING:
+        out["late"] = value
+    if (value := f.get("shipments", MISSING)) is not MISSING:
+        out["shipments"] = value
+    if (value := f.get("avg_delay_min", MISSING)) is not MISSING:
+        out["avg_delay_min"] = value
+    if (value := f.get("worst_delay_min", MISSING)) is not MISSING:
+        out["worst_delay_min"] = value
+    if (value := f.get("carriers", MISSING)) is not MISSING:
+        out["carriers"] = value
+    return out
+
+
 class Window_HubDelays:
     """One open window of stream 'HubDelays'."""
 
@@ -70,13 +88,13 @@ def _build(
         if not (v_not(fn_starts_with(f.get("shipment", MISSING), "TEST-")) is True):
             return
         # program.vpl:35:5 .emit(shipment: upper(shipment), hub: hub, carrier: carrier, delay_min: (actual_ms - planned_ms) / MINUTE, code_len: len(shipment), status: status)
-        out1 = {}
+        out_Delayed_2: Fields = {}
         if (value := fn_upper(f.get("shipment", MISSING))) is not MISSING:
-            out1["shipment"] = value
+            out_Delayed_2["shipment"] = value
         if (value := f.get("hub", MISSING)) is not MISSING:
-            out1["hub"] = value
+            out_Delayed_2["hub"] = value
         if (value := f.get("carrier", MISSING)) is not MISSING:
-            out1["carrier"] = value
+            out_Delayed_2["carrier"] = value
         if (
             value := v_div(
                 (
@@ -88,12 +106,12 @@ def _build(
                 60000,
             )
         ) is not MISSING:
-            out1["delay_min"] = value
+            out_Delayed_2["delay_min"] = value
         if (value := fn_len(f.get("shipment", MISSING))) is not MISSING:
-            out1["code_len"] = value
+            out_Delayed_2["code_len"] = value
         if (value := f.get("status", MISSING)) is not MISSING:
-            out1["status"] = value
-        f = out1
+            out_Delayed_2["status"] = value
+        f = out_Delayed_2
         emit_Delayed("Delayed", ts, f)
         entry_HubDelays(ts, f)
 
@@ -116,20 +134,7 @@ def _build(
                 "carriers": f["carriers"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("hub", MISSING)) is not MISSING:
-                out1["hub"] = value
-            if (value := f.get("late", MISSING)) is not MISSING:
-                out1["late"] = value
-            if (value := f.get("shipments", MISSING)) is not MISSING:
-                out1["shipments"] = value
-            if (value := f.get("avg_delay_min", MISSING)) is not MISSING:
-                out1["avg_delay_min"] = value
-            if (value := f.get("worst_delay_min", MISSING)) is not MISSING:
-                out1["worst_delay_min"] = value
-            if (value := f.get("carriers", MISSING)) is not MISSING:
-                out1["carriers"] = value
-            f = out1
+            f = fields_HubDelays_4(f)
         emit_HubDelays("HubDelays", ts, f)
 
     def result_HubDelays(state: Window_HubDelays) -> Fields:
@@ -205,75 +210,6 @@ def _build(
         elif event_type == "Departed":
             route_Departed(timestamp, fields)
         elif event_type == "Incident":
-            # stream Delayed, run in place (through stream_Delayed when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:34:5 .where(not starts_with(shipment, "TEST-"))
-            if not (v_not(fn_starts_with(f.get("shipment", MISSING), "TEST-")) is True):
-                return
-            # program.vpl:35:5 .emit(shipment: upper(shipment), hub: hub, carrier: carrier, delay_min: (actual_ms - planned_ms) / MINUTE, code_len: len(shipment), status: status)
-            out1 = {}
-            if (value := fn_upper(f.get("shipment", MISSING))) is not MISSING:
-                out1["shipment"] = value
-            if (value := f.get("hub", MISSING)) is not MISSING:
-                out1["hub"] = value
-            if (value := f.get("carrier", MISSING)) is not MISSING:
-                out1["carrier"] = value
-            if (
-                value := v_div(
-                    (
-                        t1 - t2
-                        if ((t1 := f.get("actual_ms", MISSING)).__class__ in NUMERIC)
-                        & ((t2 := f.get("planned_ms", MISSING)).__class__ in NUMERIC)
-                        else v_sub(t1, t2)
-                    ),
-                    60000,
-                )
-            ) is not MISSING:
-                out1["delay_min"] = value
-            if (value := fn_len(f.get("shipment", MISSING))) is not MISSING:
-                out1["code_len"] = value
-            if (value := f.get("status", MISSING)) is not MISSING:
-                out1["status"] = value
-            f = out1
-            emit_Delayed("Delayed", ts, f)
-            entry_HubDelays(ts, f)
-        elif event_type == "Delayed":
-            # stream HubDelays, run in place (through stream_HubDelays when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:46:5 .window(1h)
-            key_value = f.get("hub", MISSING)
-            key = key_value if key_value.__class__ is str else key_of(key_value)
-            w = find_HubDelays(key)
-            if w is None:
-                w = windows_HubDelays[key] = Window_HubDelays(key_value)
-                w.start = ts
-            if ts >= w.start + 3600000:
-                closed = w
-                w = windows_HubDelays[key] = Window_HubDelays(closed.key)
-                after_HubDelays(closed.ts, result_HubDelays(closed))
-                w.start = ts
-            w.n += 1
-            w.ts = ts
-            v1 = f.get("shipment", MISSING)
-            if v1 is not MISSING:
-                w.countdistinct2.add(key_of(v1))
-            v2 = f.get("delay_min")
-            if v2.__class__ in NUMERIC and v2 == v2:
-                w.count2 += 1
-                w.avg3 += v2
-                if v2 > w.max4:
-                    w.max4 = v2
-            v3 = f.get("carrier", MISSING)
-            if v3 is not MISSING:
-                w.collect5.append(v3)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "Arrived":
-            route_Arrived(timestamp, fields)
-        elif event_type == "Departed":
-            route_Departed(timestamp, fields)
-        elif event_type == "Incident":
             entry_Delayed(timestamp, fields)
         elif event_type == "Delayed":
             entry_HubDelays(timestamp, fields)
@@ -281,7 +217,7 @@ def _build(
     def close() -> None:
         flush_HubDelays()
 
-    return (push if instrument is None else push_counted), close
+    return push, close
 
 
 class Pipeline:

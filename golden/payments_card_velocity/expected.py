@@ -77,6 +77,20 @@ class Agg_CardVelocity:
         self.max5: Any = -inf  # max(amount)
 
 
+def fields_BigTicketBlocks_5(f: Fields) -> Fields:
+    # program.vpl:48:5 .emit(card: card, total: total, from: first_merchant, to: last_merchant), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("card", MISSING)) is not MISSING:
+        out["card"] = value
+    if (value := f.get("total", MISSING)) is not MISSING:
+        out["total"] = value
+    if (value := f.get("first_merchant", MISSING)) is not MISSING:
+        out["from"] = value
+    if (value := f.get("last_merchant", MISSING)) is not MISSING:
+        out["to"] = value
+    return out
+
+
 class Window_BigTicketBlocks:
     """One open window of stream 'BigTicketBlocks'."""
 
@@ -122,17 +136,17 @@ def _build(
         ):
             return
         # program.vpl:26:5 .emit(card: card, merchants: merchants, countries: countries, spend: spend, biggest: biggest, reason: if countries >= 3 then "countries" else if merchants >= 4 then "merchants" else "spend")
-        out1 = {}
+        out_CardVelocity_6: Fields = {}
         if (value := f.get("card", MISSING)) is not MISSING:
-            out1["card"] = value
+            out_CardVelocity_6["card"] = value
         if (value := f.get("merchants", MISSING)) is not MISSING:
-            out1["merchants"] = value
+            out_CardVelocity_6["merchants"] = value
         if (value := f.get("countries", MISSING)) is not MISSING:
-            out1["countries"] = value
+            out_CardVelocity_6["countries"] = value
         if (value := f.get("spend", MISSING)) is not MISSING:
-            out1["spend"] = value
+            out_CardVelocity_6["spend"] = value
         if (value := f.get("biggest", MISSING)) is not MISSING:
-            out1["biggest"] = value
+            out_CardVelocity_6["biggest"] = value
         if (
             value := (
                 "countries"
@@ -148,8 +162,8 @@ def _build(
                 )
             )
         ) is not MISSING:
-            out1["reason"] = value
-        f = out1
+            out_CardVelocity_6["reason"] = value
+        f = out_CardVelocity_6
         emit_CardVelocity("CardVelocity", ts, f)
         entry_FraudDesk(ts, f)
 
@@ -233,14 +247,14 @@ def _build(
             return
         passed_FraudDesk_2 += 1
         # program.vpl:40:5 .emit(card: card, reason: reason, spend_rounded: round(spend))
-        out1 = {}
+        out_FraudDesk_3: Fields = {}
         if (value := f.get("card", MISSING)) is not MISSING:
-            out1["card"] = value
+            out_FraudDesk_3["card"] = value
         if (value := f.get("reason", MISSING)) is not MISSING:
-            out1["reason"] = value
+            out_FraudDesk_3["reason"] = value
         if (value := fn_round(f.get("spend", MISSING))) is not MISSING:
-            out1["spend_rounded"] = value
-        f = out1
+            out_FraudDesk_3["spend_rounded"] = value
+        f = out_FraudDesk_3
         emit_FraudDesk("FraudDesk", ts, f)
 
     entry_FraudDesk: StreamFn = stream_FraudDesk
@@ -260,16 +274,7 @@ def _build(
                 "to": f["last_merchant"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("card", MISSING)) is not MISSING:
-                out1["card"] = value
-            if (value := f.get("total", MISSING)) is not MISSING:
-                out1["total"] = value
-            if (value := f.get("first_merchant", MISSING)) is not MISSING:
-                out1["from"] = value
-            if (value := f.get("last_merchant", MISSING)) is not MISSING:
-                out1["to"] = value
-            f = out1
+            f = fields_BigTicketBlocks_5(f)
         emit_BigTicketBlocks("BigTicketBlocks", ts, f)
 
     def result_BigTicketBlocks(state: Window_BigTicketBlocks) -> Fields:
@@ -324,34 +329,6 @@ def _build(
         entry_BigTicketBlocks(ts, f)
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
-        nonlocal passed_FraudDesk_2
-        if event_type == "Payment":
-            route_Payment(timestamp, fields)
-        elif event_type == "CardVelocity":
-            # stream FraudDesk, run in place (through stream_FraudDesk when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:38:5 .distinct(card)
-            key = key_of(f.get("card", MISSING))
-            if key in seen_FraudDesk_1:
-                return
-            seen_FraudDesk_1.add(key)
-            # program.vpl:39:5 .limit(3)
-            if passed_FraudDesk_2 >= 3:
-                return
-            passed_FraudDesk_2 += 1
-            # program.vpl:40:5 .emit(card: card, reason: reason, spend_rounded: round(spend))
-            out1 = {}
-            if (value := f.get("card", MISSING)) is not MISSING:
-                out1["card"] = value
-            if (value := f.get("reason", MISSING)) is not MISSING:
-                out1["reason"] = value
-            if (value := fn_round(f.get("spend", MISSING))) is not MISSING:
-                out1["spend_rounded"] = value
-            f = out1
-            emit_FraudDesk("FraudDesk", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
         if event_type == "Payment":
             route_Payment(timestamp, fields)
         elif event_type == "CardVelocity":
@@ -360,7 +337,7 @@ def _build(
     def close() -> None:
         pass  # no window keeps events until the end of input
 
-    return (push if instrument is None else push_counted), close
+    return push, close
 
 
 class Pipeline:

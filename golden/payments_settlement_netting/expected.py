@@ -88,11 +88,11 @@ def _build(
             ):
                 return
             # program.vpl:19:5 .emit(context: reporting, batch_ref: batch_ref, currency: upper(currency), signed_cents: if side == "sell" then -notional else notional, fee_cents: notional * fee_bps / BPS, fee_rest: notional * fee_bps % BPS)
-            out1 = {}
+            out_Legs_2: Fields = {}
             if (value := f.get("batch_ref", MISSING)) is not MISSING:
-                out1["batch_ref"] = value
+                out_Legs_2["batch_ref"] = value
             if (value := fn_upper(f.get("currency", MISSING))) is not MISSING:
-                out1["currency"] = value
+                out_Legs_2["currency"] = value
             if (
                 value := (
                     v_neg(f.get("notional", MISSING))
@@ -100,7 +100,7 @@ def _build(
                     else (MISSING if t1 is MISSING else f.get("notional", MISSING))
                 )
             ) is not MISSING:
-                out1["signed_cents"] = value
+                out_Legs_2["signed_cents"] = value
             if (
                 value := v_div(
                     (
@@ -112,7 +112,7 @@ def _build(
                     10000,
                 )
             ) is not MISSING:
-                out1["fee_cents"] = value
+                out_Legs_2["fee_cents"] = value
             if (
                 value := v_mod(
                     (
@@ -124,8 +124,8 @@ def _build(
                     10000,
                 )
             ) is not MISSING:
-                out1["fee_rest"] = value
-            f = out1
+                out_Legs_2["fee_rest"] = value
+            f = out_Legs_2
             emit_Legs("Legs", ts, f)
             send_reporting("Legs", ts, f)
 
@@ -149,24 +149,24 @@ def _build(
 
         def after_NettingBlocks(ts: int, f: Fields) -> None:
             # program.vpl:35:5 .emit as NettingReport(currency: currency, legs: legs, net_units: to_int(net_cents) / 100, net_cents_rest: to_int(net_cents) % 100, fees_cents: to_int(fees), last_ref: last_ref)
-            out1 = {}
+            out_NettingBlocks_4: Fields = {}
             if (value := f.get("currency", MISSING)) is not MISSING:
-                out1["currency"] = value
+                out_NettingBlocks_4["currency"] = value
             if (value := f.get("legs", MISSING)) is not MISSING:
-                out1["legs"] = value
+                out_NettingBlocks_4["legs"] = value
             if (
                 value := v_div(fn_to_int(f.get("net_cents", MISSING)), 100)
             ) is not MISSING:
-                out1["net_units"] = value
+                out_NettingBlocks_4["net_units"] = value
             if (
                 value := v_mod(fn_to_int(f.get("net_cents", MISSING)), 100)
             ) is not MISSING:
-                out1["net_cents_rest"] = value
+                out_NettingBlocks_4["net_cents_rest"] = value
             if (value := fn_to_int(f.get("fees", MISSING))) is not MISSING:
-                out1["fees_cents"] = value
+                out_NettingBlocks_4["fees_cents"] = value
             if (value := f.get("last_ref", MISSING)) is not MISSING:
-                out1["last_ref"] = value
-            f = out1
+                out_NettingBlocks_4["last_ref"] = value
+            f = out_NettingBlocks_4
             emit_NettingBlocks("NettingBlocks", ts, f)
 
         def result_NettingBlocks(state: Agg_NettingBlocks) -> Fields:

@@ -30,6 +30,32 @@ from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_div, v_ge
 
 
+def fields_BigOrders_2(f: Fields) -> Fields:
+    # program.vpl:39:5 .emit(order_id: order_id, customer: customer, amount: amount), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("order_id", MISSING)) is not MISSING:
+        out["order_id"] = value
+    if (value := f.get("customer", MISSING)) is not MISSING:
+        out["customer"] = value
+    if (value := f.get("amount", MISSING)) is not MISSING:
+        out["amount"] = value
+    return out
+
+
+def fields_RegionRevenue_5(f: Fields) -> Fields:
+    # program.vpl:47:5 .emit(region: region, orders: orders, revenue: revenue, customers: customers), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("region", MISSING)) is not MISSING:
+        out["region"] = value
+    if (value := f.get("orders", MISSING)) is not MISSING:
+        out["orders"] = value
+    if (value := f.get("revenue", MISSING)) is not MISSING:
+        out["revenue"] = value
+    if (value := f.get("customers", MISSING)) is not MISSING:
+        out["customers"] = value
+    return out
+
+
 class Window_RegionRevenue:
     """One open window of stream 'RegionRevenue'."""
 
@@ -49,6 +75,20 @@ class Window_RegionRevenue:
         self.start: int = 0  # time of the window's first event
         self.sum2: float = 0.0  # sum(amount)
         self.countdistinct3: set[Any] = set()  # count_distinct(customer): keys seen
+
+
+def fields_Audit_1(f: Fields) -> Fields:
+    # program.vpl:59:5 .emit(order_id: order_id, coupon: coupon, tier: tier, amount: amount), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("order_id", MISSING)) is not MISSING:
+        out["order_id"] = value
+    if (value := f.get("coupon", MISSING)) is not MISSING:
+        out["coupon"] = value
+    if (value := f.get("tier", MISSING)) is not MISSING:
+        out["tier"] = value
+    if (value := f.get("amount", MISSING)) is not MISSING:
+        out["amount"] = value
+    return out
 
 
 def _build(
@@ -75,20 +115,20 @@ def _build(
         ):
             return
         # program.vpl:22:5 .select(order_id, customer: lower(trim(customer)), region, amount, items, coupon)
-        out1 = {}
+        out_Validated_2: Fields = {}
         if (value := f.get("order_id", MISSING)) is not MISSING:
-            out1["order_id"] = value
+            out_Validated_2["order_id"] = value
         if (value := fn_lower(fn_trim(f.get("customer", MISSING)))) is not MISSING:
-            out1["customer"] = value
+            out_Validated_2["customer"] = value
         if (value := f.get("region", MISSING)) is not MISSING:
-            out1["region"] = value
+            out_Validated_2["region"] = value
         if (value := f.get("amount", MISSING)) is not MISSING:
-            out1["amount"] = value
+            out_Validated_2["amount"] = value
         if (value := f.get("items", MISSING)) is not MISSING:
-            out1["items"] = value
+            out_Validated_2["items"] = value
         if (value := f.get("coupon", MISSING)) is not MISSING:
-            out1["coupon"] = value
-        f = out1
+            out_Validated_2["coupon"] = value
+        f = out_Validated_2
         enqueue((entry_Enriched, ts, f))
 
     entry_Validated: StreamFn = stream_Validated
@@ -98,19 +138,19 @@ def _build(
 
     def stream_Enriched(ts: int, f: Fields) -> None:
         # program.vpl:26:5 .emit(order_id: order_id, customer: customer, region: region, amount: amount, unit_price: amount / items, tier: if amount >= GOLD then "gold" else if amount >= SILVER then "silver" else "bronze", coupon: coupon)
-        out1 = {}
+        out_Enriched_1: Fields = {}
         if (value := f.get("order_id", MISSING)) is not MISSING:
-            out1["order_id"] = value
+            out_Enriched_1["order_id"] = value
         if (value := f.get("customer", MISSING)) is not MISSING:
-            out1["customer"] = value
+            out_Enriched_1["customer"] = value
         if (value := f.get("region", MISSING)) is not MISSING:
-            out1["region"] = value
+            out_Enriched_1["region"] = value
         if (value := f.get("amount", MISSING)) is not MISSING:
-            out1["amount"] = value
+            out_Enriched_1["amount"] = value
         if (
             value := v_div(f.get("amount", MISSING), f.get("items", MISSING))
         ) is not MISSING:
-            out1["unit_price"] = value
+            out_Enriched_1["unit_price"] = value
         if (
             value := (
                 "gold"
@@ -126,10 +166,10 @@ def _build(
                 )
             )
         ) is not MISSING:
-            out1["tier"] = value
+            out_Enriched_1["tier"] = value
         if (value := f.get("coupon", MISSING)) is not MISSING:
-            out1["coupon"] = value
-        f = out1
+            out_Enriched_1["coupon"] = value
+        f = out_Enriched_1
         emit_Enriched("Enriched", ts, f)
         enqueue((route_Enriched, ts, f))
 
@@ -150,14 +190,7 @@ def _build(
                 "amount": f["amount"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("order_id", MISSING)) is not MISSING:
-                out1["order_id"] = value
-            if (value := f.get("customer", MISSING)) is not MISSING:
-                out1["customer"] = value
-            if (value := f.get("amount", MISSING)) is not MISSING:
-                out1["amount"] = value
-            f = out1
+            f = fields_BigOrders_2(f)
         emit_BigOrders("BigOrders", ts, f)
 
     entry_BigOrders: StreamFn = stream_BigOrders
@@ -180,16 +213,7 @@ def _build(
                 "customers": f["customers"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("region", MISSING)) is not MISSING:
-                out1["region"] = value
-            if (value := f.get("orders", MISSING)) is not MISSING:
-                out1["orders"] = value
-            if (value := f.get("revenue", MISSING)) is not MISSING:
-                out1["revenue"] = value
-            if (value := f.get("customers", MISSING)) is not MISSING:
-                out1["customers"] = value
-            f = out1
+            f = fields_RegionRevenue_5(f)
         emit_RegionRevenue("RegionRevenue", ts, f)
         enqueue((entry_RegionLeader, ts, f))
 
@@ -247,12 +271,12 @@ def _build(
         if not (((t1 := f.get("revenue")).__class__ in NUMERIC and t1 > 1000.0)):
             return
         # program.vpl:52:5 .emit(region: upper(region), revenue: revenue)
-        out1 = {}
+        out_RegionLeader_2: Fields = {}
         if (value := fn_upper(f.get("region", MISSING))) is not MISSING:
-            out1["region"] = value
+            out_RegionLeader_2["region"] = value
         if (value := f.get("revenue", MISSING)) is not MISSING:
-            out1["revenue"] = value
-        f = out1
+            out_RegionLeader_2["revenue"] = value
+        f = out_RegionLeader_2
         emit_RegionLeader("RegionLeader", ts, f)
 
     entry_RegionLeader: StreamFn = stream_RegionLeader
@@ -270,16 +294,7 @@ def _build(
                 "amount": f["amount"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("order_id", MISSING)) is not MISSING:
-                out1["order_id"] = value
-            if (value := f.get("coupon", MISSING)) is not MISSING:
-                out1["coupon"] = value
-            if (value := f.get("tier", MISSING)) is not MISSING:
-                out1["tier"] = value
-            if (value := f.get("amount", MISSING)) is not MISSING:
-                out1["amount"] = value
-            f = out1
+            f = fields_Audit_1(f)
         emit_Audit("Audit", ts, f)
 
     entry_Audit: StreamFn = stream_Audit

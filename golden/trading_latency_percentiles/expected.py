@@ -24,6 +24,7 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC
@@ -67,35 +68,35 @@ def _build(
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:10:8 stream VenueLatency
+    # program.vpl:10:8 stream VenueLatency, run in place by push
     emit_VenueLatency = make_emitter("VenueLatency")
     windows_VenueLatency: dict[Any, Window_VenueLatency] = {}
     find_VenueLatency = windows_VenueLatency.get
 
     def after_VenueLatency(ts: int, f: Fields) -> None:
         # program.vpl:24:5 .emit(venue: venue, acks: acks, p50: p50, p90: p90, p99: p99, mean: mean, jitter: jitter, worst_ms: worst / 1000.0, samples: samples, sample_count: len(samples))
-        out1 = {}
+        out_VenueLatency_5: Fields = {}
         if (value := f.get("venue", MISSING)) is not MISSING:
-            out1["venue"] = value
+            out_VenueLatency_5["venue"] = value
         if (value := f.get("acks", MISSING)) is not MISSING:
-            out1["acks"] = value
+            out_VenueLatency_5["acks"] = value
         if (value := f.get("p50", MISSING)) is not MISSING:
-            out1["p50"] = value
+            out_VenueLatency_5["p50"] = value
         if (value := f.get("p90", MISSING)) is not MISSING:
-            out1["p90"] = value
+            out_VenueLatency_5["p90"] = value
         if (value := f.get("p99", MISSING)) is not MISSING:
-            out1["p99"] = value
+            out_VenueLatency_5["p99"] = value
         if (value := f.get("mean", MISSING)) is not MISSING:
-            out1["mean"] = value
+            out_VenueLatency_5["mean"] = value
         if (value := f.get("jitter", MISSING)) is not MISSING:
-            out1["jitter"] = value
+            out_VenueLatency_5["jitter"] = value
         if (value := v_div(f.get("worst", MISSING), 1000.0)) is not MISSING:
-            out1["worst_ms"] = value
+            out_VenueLatency_5["worst_ms"] = value
         if (value := f.get("samples", MISSING)) is not MISSING:
-            out1["samples"] = value
+            out_VenueLatency_5["samples"] = value
         if (value := fn_len(f.get("samples", MISSING))) is not MISSING:
-            out1["sample_count"] = value
-        f = out1
+            out_VenueLatency_5["sample_count"] = value
+        f = out_VenueLatency_5
         emit_VenueLatency("VenueLatency", ts, f)
         entry_SlowVenue(ts, f)
 
@@ -130,39 +131,6 @@ def _build(
             if w.n:
                 after_VenueLatency(w.ts, result_VenueLatency(w))
 
-    def stream_VenueLatency(ts: int, f: Fields) -> None:
-        # program.vpl:11:5 .where(status != "rejected")
-        if not (((t1 := f.get("status", MISSING)) is not MISSING and t1 != "rejected")):
-            return
-        # program.vpl:13:5 .window(10s)
-        key_value = f.get("venue", MISSING)
-        key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = find_VenueLatency(key)
-        if w is None:
-            w = windows_VenueLatency[key] = Window_VenueLatency(key_value)
-            w.start = ts
-        if ts >= w.start + 10000:
-            closed = w
-            w = windows_VenueLatency[key] = Window_VenueLatency(closed.key)
-            after_VenueLatency(closed.ts, result_VenueLatency(closed))
-            w.start = ts
-        w.n += 1
-        w.ts = ts
-        v1 = f.get("latency_us", MISSING)
-        if v1.__class__ in NUMERIC and v1 == v1:
-            w.count1 += 1
-            w.values1.append(v1)
-            w.avg5 += v1
-            delta = v1 - w.stddev6mean
-            w.stddev6mean += delta / w.count1
-            w.stddev6m2 += delta * (v1 - w.stddev6mean)
-            if v1 > w.max7:
-                w.max7 = v1
-        if v1 is not MISSING:
-            w.collect8.append(v1)
-
-    entry_VenueLatency: StreamFn = stream_VenueLatency
-
     # program.vpl:37:8 stream SlowVenue
     emit_SlowVenue = make_emitter("SlowVenue")
 
@@ -171,26 +139,29 @@ def _build(
         if not (((t1 := f.get("p99")).__class__ in NUMERIC and t1 > 2000.0)):
             return
         # program.vpl:39:5 .emit(venue: venue, p99_ms: round(p99 / 1000.0), slow: p99 > 5000)
-        out1 = {}
+        out_SlowVenue_2: Fields = {}
         if (value := f.get("venue", MISSING)) is not MISSING:
-            out1["venue"] = value
+            out_SlowVenue_2["venue"] = value
         if (value := fn_round(v_div(f.get("p99", MISSING), 1000.0))) is not MISSING:
-            out1["p99_ms"] = value
+            out_SlowVenue_2["p99_ms"] = value
         if (value := v_gt(f.get("p99", MISSING), 5000)) is not MISSING:
-            out1["slow"] = value
-        f = out1
+            out_SlowVenue_2["slow"] = value
+        f = out_SlowVenue_2
         emit_SlowVenue("SlowVenue", ts, f)
 
     entry_SlowVenue: StreamFn = stream_SlowVenue
 
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
+
     if instrument is not None:
-        entry_VenueLatency = instrument("VenueLatency", entry_VenueLatency)
+        counts["OrderAck"] = instrument("VenueLatency", ignore_event)
         entry_SlowVenue = instrument("SlowVenue", entry_SlowVenue)
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "OrderAck":
-            # stream VenueLatency, run in place (through stream_VenueLatency when --stats counts)
             ts, f = timestamp, fields
+            # stream VenueLatency
             # program.vpl:11:5 .where(status != "rejected")
             if not (
                 ((t1 := f.get("status", MISSING)) is not MISSING and t1 != "rejected")
@@ -223,33 +194,22 @@ def _build(
             if v1 is not MISSING:
                 w.collect8.append(v1)
         elif event_type == "VenueLatency":
-            # stream SlowVenue, run in place (through stream_SlowVenue when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:38:5 .where(p99 > 2000.0)
-            if not (((t1 := f.get("p99")).__class__ in NUMERIC and t1 > 2000.0)):
-                return
-            # program.vpl:39:5 .emit(venue: venue, p99_ms: round(p99 / 1000.0), slow: p99 > 5000)
-            out1 = {}
-            if (value := f.get("venue", MISSING)) is not MISSING:
-                out1["venue"] = value
-            if (value := fn_round(v_div(f.get("p99", MISSING), 1000.0))) is not MISSING:
-                out1["p99_ms"] = value
-            if (value := v_gt(f.get("p99", MISSING), 5000)) is not MISSING:
-                out1["slow"] = value
-            f = out1
-            emit_SlowVenue("SlowVenue", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "OrderAck":
-            entry_VenueLatency(timestamp, fields)
-        elif event_type == "VenueLatency":
             entry_SlowVenue(timestamp, fields)
 
     def close() -> None:
         flush_VenueLatency()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

@@ -23,6 +23,7 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC
@@ -75,79 +76,7 @@ def _build(
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:14:8 stream Mid
-
-    def stream_Mid(ts: int, f: Fields) -> None:
-        # program.vpl:15:5 .where(bid > 0.0 and ask > bid)
-        if not (
-            (((t1 := f.get("bid")).__class__ in NUMERIC and t1 > 0.0))
-            and (v_gt(f.get("ask", MISSING), f.get("bid", MISSING)) is True)
-        ):
-            return
-        # program.vpl:16:5 .select(symbol, mid: (bid + ask) / 2.0, spread_bps: (ask - bid) / ((bid + ask) / 2.0) * 10000.0, imbalance: bid_size - ask_size)
-        out1 = {}
-        if (value := f.get("symbol", MISSING)) is not MISSING:
-            out1["symbol"] = value
-        if (
-            value := v_div(
-                (
-                    t2 + t3
-                    if ((t2 := f.get("bid", MISSING)).__class__ in NUMERIC)
-                    & ((t3 := f.get("ask", MISSING)).__class__ in NUMERIC)
-                    else v_add(t2, t3)
-                ),
-                2.0,
-            )
-        ) is not MISSING:
-            out1["mid"] = value
-        if (
-            value := (
-                t4 * 10000.0
-                if (
-                    (
-                        t4 := v_div(
-                            (
-                                t5 - t6
-                                if ((t5 := f.get("ask", MISSING)).__class__ in NUMERIC)
-                                & ((t6 := f.get("bid", MISSING)).__class__ in NUMERIC)
-                                else v_sub(t5, t6)
-                            ),
-                            v_div(
-                                (
-                                    t7 + t8
-                                    if (
-                                        (t7 := f.get("bid", MISSING)).__class__
-                                        in NUMERIC
-                                    )
-                                    & (
-                                        (t8 := f.get("ask", MISSING)).__class__
-                                        in NUMERIC
-                                    )
-                                    else v_add(t7, t8)
-                                ),
-                                2.0,
-                            ),
-                        )
-                    ).__class__
-                    in NUMERIC
-                )
-                else v_mul(t4, 10000.0)
-            )
-        ) is not MISSING:
-            out1["spread_bps"] = value
-        if (
-            value := (
-                t9 - t10
-                if ((t9 := f.get("bid_size", MISSING)).__class__ in NUMERIC)
-                & ((t10 := f.get("ask_size", MISSING)).__class__ in NUMERIC)
-                else v_sub(t9, t10)
-            )
-        ) is not MISSING:
-            out1["imbalance"] = value
-        f = out1
-        route_Mid(ts, f)
-
-    entry_Mid: StreamFn = stream_Mid
+    # program.vpl:14:8 stream Mid, run in place by push
 
     # program.vpl:23:8 stream WideSpread
     emit_WideSpread = make_emitter("WideSpread")
@@ -157,14 +86,14 @@ def _build(
         if not (((t1 := f.get("spread_bps")).__class__ in NUMERIC and t1 > 20.0)):
             return
         # program.vpl:25:5 .emit(symbol: symbol, spread_bps: round(spread_bps), mid: mid)
-        out1 = {}
+        out_WideSpread_2: Fields = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
-            out1["symbol"] = value
+            out_WideSpread_2["symbol"] = value
         if (value := fn_round(f.get("spread_bps", MISSING))) is not MISSING:
-            out1["spread_bps"] = value
+            out_WideSpread_2["spread_bps"] = value
         if (value := f.get("mid", MISSING)) is not MISSING:
-            out1["mid"] = value
-        f = out1
+            out_WideSpread_2["mid"] = value
+        f = out_WideSpread_2
         emit_WideSpread("WideSpread", ts, f)
 
     entry_WideSpread: StreamFn = stream_WideSpread
@@ -176,11 +105,11 @@ def _build(
 
     def after_MidEma(ts: int, f: Fields) -> None:
         # program.vpl:31:5 .emit(symbol: symbol, ema_mid: ema_mid, signal: if last_mid > ema_mid then "above" else "below", pressure: pressure)
-        out1 = {}
+        out_MidEma_4: Fields = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
-            out1["symbol"] = value
+            out_MidEma_4["symbol"] = value
         if (value := f.get("ema_mid", MISSING)) is not MISSING:
-            out1["ema_mid"] = value
+            out_MidEma_4["ema_mid"] = value
         if (
             value := (
                 "above"
@@ -189,10 +118,10 @@ def _build(
                 else (MISSING if t1 is MISSING else "below")
             )
         ) is not MISSING:
-            out1["signal"] = value
+            out_MidEma_4["signal"] = value
         if (value := f.get("pressure", MISSING)) is not MISSING:
-            out1["pressure"] = value
-        f = out1
+            out_MidEma_4["pressure"] = value
+        f = out_MidEma_4
         emit_MidEma("MidEma", ts, f)
 
     def result_MidEma(state: Agg_MidEma) -> Fields:
@@ -246,8 +175,11 @@ def _build(
 
     entry_MidEma: StreamFn = stream_MidEma
 
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
+
     if instrument is not None:
-        entry_Mid = instrument("Mid", entry_Mid)
+        counts["Quote"] = instrument("Mid", ignore_event)
         entry_WideSpread = instrument("WideSpread", entry_WideSpread)
         entry_MidEma = instrument("MidEma", entry_MidEma)
 
@@ -257,8 +189,8 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Quote":
-            # stream Mid, run in place (through stream_Mid when --stats counts)
             ts, f = timestamp, fields
+            # stream Mid
             # program.vpl:15:5 .where(bid > 0.0 and ask > bid)
             if not (
                 (((t1 := f.get("bid")).__class__ in NUMERIC and t1 > 0.0))
@@ -266,9 +198,9 @@ def _build(
             ):
                 return
             # program.vpl:16:5 .select(symbol, mid: (bid + ask) / 2.0, spread_bps: (ask - bid) / ((bid + ask) / 2.0) * 10000.0, imbalance: bid_size - ask_size)
-            out1 = {}
+            out_Mid_2: Fields = {}
             if (value := f.get("symbol", MISSING)) is not MISSING:
-                out1["symbol"] = value
+                out_Mid_2["symbol"] = value
             if (
                 value := v_div(
                     (
@@ -280,7 +212,7 @@ def _build(
                     2.0,
                 )
             ) is not MISSING:
-                out1["mid"] = value
+                out_Mid_2["mid"] = value
             if (
                 value := (
                     t4 * 10000.0
@@ -321,7 +253,7 @@ def _build(
                     else v_mul(t4, 10000.0)
                 )
             ) is not MISSING:
-                out1["spread_bps"] = value
+                out_Mid_2["spread_bps"] = value
             if (
                 value := (
                     t9 - t10
@@ -330,23 +262,26 @@ def _build(
                     else v_sub(t9, t10)
                 )
             ) is not MISSING:
-                out1["imbalance"] = value
-            f = out1
+                out_Mid_2["imbalance"] = value
+            f = out_Mid_2
             route_Mid(ts, f)
-        elif event_type == "Mid":
-            route_Mid(timestamp, fields)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "Quote":
-            entry_Mid(timestamp, fields)
         elif event_type == "Mid":
             route_Mid(timestamp, fields)
 
     def close() -> None:
         pass  # no window keeps events until the end of input
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

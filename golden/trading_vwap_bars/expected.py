@@ -22,6 +22,7 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, not_a_number
@@ -60,35 +61,66 @@ class Window_Bars:
         self.sum7: float = 0.0  # sum(price * qty)
 
 
+def fields_WideBars_2(f: Fields) -> Fields:
+    # program.vpl:37:5 .select(symbol, range: high - low, trades), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("symbol", MISSING)) is not MISSING:
+        out["symbol"] = value
+    if (
+        value := (
+            t1 - t2
+            if ((t1 := f.get("high", MISSING)).__class__ in NUMERIC)
+            & ((t2 := f.get("low", MISSING)).__class__ in NUMERIC)
+            else v_sub(t1, t2)
+        )
+    ) is not MISSING:
+        out["range"] = value
+    if (value := f.get("trades", MISSING)) is not MISSING:
+        out["trades"] = value
+    return out
+
+
+def fields_WideBars_3(f: Fields) -> Fields:
+    # program.vpl:38:5 .emit(symbol: symbol, range: range, trades: trades), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("symbol", MISSING)) is not MISSING:
+        out["symbol"] = value
+    if (value := f.get("range", MISSING)) is not MISSING:
+        out["range"] = value
+    if (value := f.get("trades", MISSING)) is not MISSING:
+        out["trades"] = value
+    return out
+
+
 def _build(
     make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:9:8 stream Bars
+    # program.vpl:9:8 stream Bars, run in place by push
     emit_Bars = make_emitter("Bars")
     windows_Bars: dict[Any, Window_Bars] = {}
     find_Bars = windows_Bars.get
 
     def after_Bars(ts: int, f: Fields) -> None:
         # program.vpl:22:5 .emit(symbol: symbol, open: open, high: high, low: low, close: close, volume: volume, trades: trades, vwap: vwap, change_pct: (close - open) / open * 100.0)
-        out1 = {}
+        out_Bars_5: Fields = {}
         if (value := f.get("symbol", MISSING)) is not MISSING:
-            out1["symbol"] = value
+            out_Bars_5["symbol"] = value
         if (value := f.get("open", MISSING)) is not MISSING:
-            out1["open"] = value
+            out_Bars_5["open"] = value
         if (value := f.get("high", MISSING)) is not MISSING:
-            out1["high"] = value
+            out_Bars_5["high"] = value
         if (value := f.get("low", MISSING)) is not MISSING:
-            out1["low"] = value
+            out_Bars_5["low"] = value
         if (value := f.get("close", MISSING)) is not MISSING:
-            out1["close"] = value
+            out_Bars_5["close"] = value
         if (value := f.get("volume", MISSING)) is not MISSING:
-            out1["volume"] = value
+            out_Bars_5["volume"] = value
         if (value := f.get("trades", MISSING)) is not MISSING:
-            out1["trades"] = value
+            out_Bars_5["trades"] = value
         if (value := f.get("vwap", MISSING)) is not MISSING:
-            out1["vwap"] = value
+            out_Bars_5["vwap"] = value
         if (
             value := (
                 t1 * 100.0
@@ -111,8 +143,8 @@ def _build(
                 else v_mul(t1, 100.0)
             )
         ) is not MISSING:
-            out1["change_pct"] = value
-        f = out1
+            out_Bars_5["change_pct"] = value
+        f = out_Bars_5
         emit_Bars("Bars", ts, f)
         entry_WideBars(ts, f)
 
@@ -135,48 +167,6 @@ def _build(
         for w in list(windows_Bars.values()):
             if w.n:
                 after_Bars(w.ts, result_Bars(w))
-
-    def stream_Bars(ts: int, f: Fields) -> None:
-        # program.vpl:10:5 .where(qty > 0)
-        if not (((t4 := f.get("qty")).__class__ in NUMERIC and t4 > 0)):
-            return
-        # program.vpl:12:5 .window(1m)
-        key_value = f.get("symbol", MISSING)
-        key = key_value if key_value.__class__ is str else key_of(key_value)
-        w = find_Bars(key)
-        if w is None:
-            w = windows_Bars[key] = Window_Bars(key_value)
-            w.start = ts
-        if ts >= w.start + 60000:
-            closed = w
-            w = windows_Bars[key] = Window_Bars(closed.key)
-            after_Bars(closed.ts, result_Bars(closed))
-            w.start = ts
-        w.n += 1
-        w.ts = ts
-        v1 = f.get("price", MISSING)
-        if v1.__class__ in NUMERIC and v1 == v1:
-            w.count1 += 1
-            if v1 > w.max2:
-                w.max2 = v1
-            if v1 < w.min3:
-                w.min3 = v1
-        if w.n == 1:
-            w.first1 = None if v1 is MISSING else v1
-        w.last4 = None if v1 is MISSING else v1
-        v2 = f.get("qty")
-        if v2.__class__ in NUMERIC and v2 == v2:
-            w.sum5 += v2
-        v3 = (
-            t5 * t6
-            if ((t5 := f.get("price", MISSING)).__class__ in NUMERIC)
-            & ((t6 := f.get("qty", MISSING)).__class__ in NUMERIC)
-            else v_mul(t5, t6)
-        )
-        if v3.__class__ in NUMERIC and v3 == v3:
-            w.sum7 += v3
-
-    entry_Bars: StreamFn = stream_Bars
 
     # program.vpl:35:8 stream WideBars
     emit_WideBars = make_emitter("WideBars")
@@ -214,45 +204,27 @@ def _build(
                 "trades": f["trades"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("symbol", MISSING)) is not MISSING:
-                out1["symbol"] = value
-            if (
-                value := (
-                    t6 - t7
-                    if ((t6 := f.get("high", MISSING)).__class__ in NUMERIC)
-                    & ((t7 := f.get("low", MISSING)).__class__ in NUMERIC)
-                    else v_sub(t6, t7)
-                )
-            ) is not MISSING:
-                out1["range"] = value
-            if (value := f.get("trades", MISSING)) is not MISSING:
-                out1["trades"] = value
-            f = out1
+            f = fields_WideBars_2(f)
         # program.vpl:38:5 .emit(symbol: symbol, range: range, trades: trades)
         try:
             f = {"symbol": f["symbol"], "range": f["range"], "trades": f["trades"]}
         except KeyError:
-            out2 = {}
-            if (value := f.get("symbol", MISSING)) is not MISSING:
-                out2["symbol"] = value
-            if (value := f.get("range", MISSING)) is not MISSING:
-                out2["range"] = value
-            if (value := f.get("trades", MISSING)) is not MISSING:
-                out2["trades"] = value
-            f = out2
+            f = fields_WideBars_3(f)
         emit_WideBars("WideBars", ts, f)
 
     entry_WideBars: StreamFn = stream_WideBars
 
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
+
     if instrument is not None:
-        entry_Bars = instrument("Bars", entry_Bars)
+        counts["Trade"] = instrument("Bars", ignore_event)
         entry_WideBars = instrument("WideBars", entry_WideBars)
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Trade":
-            # stream Bars, run in place (through stream_Bars when --stats counts)
             ts, f = timestamp, fields
+            # stream Bars
             # program.vpl:10:5 .where(qty > 0)
             if not (((t4 := f.get("qty")).__class__ in NUMERIC and t4 > 0)):
                 return
@@ -292,80 +264,22 @@ def _build(
             if v3.__class__ in NUMERIC and v3 == v3:
                 w.sum7 += v3
         elif event_type == "Bars":
-            # stream WideBars, run in place (through stream_WideBars when --stats counts)
-            ts, f = timestamp, fields
-            # program.vpl:36:5 .where((high - low) / open > 0.01)
-            if not (
-                (
-                    (
-                        t1 := v_div(
-                            (
-                                t2 - t3
-                                if ((t2 := f.get("high", MISSING)).__class__ in NUMERIC)
-                                & ((t3 := f.get("low", MISSING)).__class__ in NUMERIC)
-                                else v_sub(t2, t3)
-                            ),
-                            f.get("open", MISSING),
-                        )
-                    ).__class__
-                    in NUMERIC
-                    and t1 > 0.01
-                )
-            ):
-                return
-            # program.vpl:37:5 .select(symbol, range: high - low, trades)
-            try:
-                f = {
-                    "symbol": f["symbol"],
-                    "range": (
-                        t4 - t5
-                        if ((t4 := f["high"]).__class__ in NUMERIC)
-                        & ((t5 := f["low"]).__class__ in NUMERIC)
-                        else not_a_number()
-                    ),
-                    "trades": f["trades"],
-                }
-            except KeyError:
-                out1 = {}
-                if (value := f.get("symbol", MISSING)) is not MISSING:
-                    out1["symbol"] = value
-                if (
-                    value := (
-                        t6 - t7
-                        if ((t6 := f.get("high", MISSING)).__class__ in NUMERIC)
-                        & ((t7 := f.get("low", MISSING)).__class__ in NUMERIC)
-                        else v_sub(t6, t7)
-                    )
-                ) is not MISSING:
-                    out1["range"] = value
-                if (value := f.get("trades", MISSING)) is not MISSING:
-                    out1["trades"] = value
-                f = out1
-            # program.vpl:38:5 .emit(symbol: symbol, range: range, trades: trades)
-            try:
-                f = {"symbol": f["symbol"], "range": f["range"], "trades": f["trades"]}
-            except KeyError:
-                out2 = {}
-                if (value := f.get("symbol", MISSING)) is not MISSING:
-                    out2["symbol"] = value
-                if (value := f.get("range", MISSING)) is not MISSING:
-                    out2["range"] = value
-                if (value := f.get("trades", MISSING)) is not MISSING:
-                    out2["trades"] = value
-                f = out2
-            emit_WideBars("WideBars", ts, f)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "Trade":
-            entry_Bars(timestamp, fields)
-        elif event_type == "Bars":
             entry_WideBars(timestamp, fields)
 
     def close() -> None:
         flush_Bars()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

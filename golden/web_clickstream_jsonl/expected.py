@@ -22,11 +22,38 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
+    ignore_event,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, vpl_log
 from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.values import MISSING, v_gt, v_in, v_index, v_not
+
+
+def fields_SlowPages_2(f: Fields) -> Fields:
+    # program.vpl:25:5 .emit(user: user, section: section), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("user", MISSING)) is not MISSING:
+        out["user"] = value
+    if (value := f.get("section", MISSING)) is not MISSING:
+        out["section"] = value
+    return out
+
+
+def fields_UserSessions_4(f: Fields) -> Fields:
+    # program.vpl:36:5 .emit(user: user, views: views, sections: sections, entry: entry, came_from: came_from), some field absent or not a number
+    out: Fields = {}
+    if (value := f.get("user", MISSING)) is not MISSING:
+        out["user"] = value
+    if (value := f.get("views", MISSING)) is not MISSING:
+        out["views"] = value
+    if (value := f.get("sections", MISSING)) is not MISSING:
+        out["sections"] = value
+    if (value := f.get("entry", MISSING)) is not MISSING:
+        out["entry"] = value
+    if (value := f.get("came_from", MISSING)) is not MISSING:
+        out["came_from"] = value
+    return out
 
 
 class Window_UserSessions:
@@ -57,26 +84,7 @@ def _build(
 ) -> tuple[PushFn, CloseFn]:
     """Create the state of every stream; return the `push` and `close` functions."""
 
-    # program.vpl:19:8 stream Views
-
-    def stream_Views(ts: int, f: Fields) -> None:
-        # program.vpl:20:5 .where(not starts_with(path, "/health"))
-        if not (v_not(fn_starts_with(f.get("path", MISSING), "/health")) is True):
-            return
-        # program.vpl:21:5 .select(user, section: split(path, "/")[1], slow: ms_to_paint > SLOW_PAINT_MS, referrer)
-        out1 = {}
-        if (value := f.get("user", MISSING)) is not MISSING:
-            out1["user"] = value
-        if (value := v_index(fn_split(f.get("path", MISSING), "/"), 1)) is not MISSING:
-            out1["section"] = value
-        if (value := v_gt(f.get("ms_to_paint", MISSING), 2500)) is not MISSING:
-            out1["slow"] = value
-        if (value := f.get("referrer", MISSING)) is not MISSING:
-            out1["referrer"] = value
-        f = out1
-        route_Views(ts, f)
-
-    entry_Views: StreamFn = stream_Views
+    # program.vpl:19:8 stream Views, run in place by push
 
     # program.vpl:23:8 stream SlowPages
     emit_SlowPages = make_emitter("SlowPages")
@@ -89,12 +97,7 @@ def _build(
         try:
             f = {"user": f["user"], "section": f["section"]}
         except KeyError:
-            out1 = {}
-            if (value := f.get("user", MISSING)) is not MISSING:
-                out1["user"] = value
-            if (value := f.get("section", MISSING)) is not MISSING:
-                out1["section"] = value
-            f = out1
+            f = fields_SlowPages_2(f)
         emit_SlowPages("SlowPages", ts, f)
 
     entry_SlowPages: StreamFn = stream_SlowPages
@@ -115,18 +118,7 @@ def _build(
                 "came_from": f["came_from"],
             }
         except KeyError:
-            out1 = {}
-            if (value := f.get("user", MISSING)) is not MISSING:
-                out1["user"] = value
-            if (value := f.get("views", MISSING)) is not MISSING:
-                out1["views"] = value
-            if (value := f.get("sections", MISSING)) is not MISSING:
-                out1["sections"] = value
-            if (value := f.get("entry", MISSING)) is not MISSING:
-                out1["entry"] = value
-            if (value := f.get("came_from", MISSING)) is not MISSING:
-                out1["came_from"] = value
-            f = out1
+            f = fields_UserSessions_4(f)
         emit_UserSessions("UserSessions", ts, f)
 
     def result_UserSessions(state: Window_UserSessions) -> Fields:
@@ -177,40 +169,17 @@ def _build(
 
     entry_UserSessions: StreamFn = stream_UserSessions
 
-    # program.vpl:38:8 stream CheckoutErrors
+    # program.vpl:38:8 stream CheckoutErrors, run in place by push
     emit_CheckoutErrors = make_emitter("CheckoutErrors")
 
-    def stream_CheckoutErrors(ts: int, f: Fields) -> None:
-        # program.vpl:39:5 .where(contains(endpoint, "checkout") and code >= 500)
-        if not (
-            (fn_contains(f.get("endpoint", MISSING), "checkout") is True)
-            and (((t1 := f.get("code")).__class__ in NUMERIC and t1 >= 500))
-        ):
-            return
-        # program.vpl:40:5 .log(level: "warn", message: endpoint, data: code)
-        vpl_log(
-            "CheckoutErrors", "warn", f.get("endpoint", MISSING), f.get("code", MISSING)
-        )
-        # program.vpl:41:5 .emit(endpoint: endpoint, code: code, detail: detail, retryable: code in [502, 503, 504])
-        out1 = {}
-        if (value := f.get("endpoint", MISSING)) is not MISSING:
-            out1["endpoint"] = value
-        if (value := f.get("code", MISSING)) is not MISSING:
-            out1["code"] = value
-        if (value := f.get("detail", MISSING)) is not MISSING:
-            out1["detail"] = value
-        if (value := v_in(f.get("code", MISSING), [502, 503, 504])) is not MISSING:
-            out1["retryable"] = value
-        f = out1
-        emit_CheckoutErrors("CheckoutErrors", ts, f)
-
-    entry_CheckoutErrors: StreamFn = stream_CheckoutErrors
+    # --stats counts the events of streams run in place by push, per event type.
+    counts: dict[str, StreamFn] = {}
 
     if instrument is not None:
-        entry_Views = instrument("Views", entry_Views)
+        counts["PageView"] = instrument("Views", ignore_event)
         entry_SlowPages = instrument("SlowPages", entry_SlowPages)
         entry_UserSessions = instrument("UserSessions", entry_UserSessions)
-        entry_CheckoutErrors = instrument("CheckoutErrors", entry_CheckoutErrors)
+        counts["ApiError"] = instrument("CheckoutErrors", ignore_event)
 
     def route_Views(ts: int, f: Fields) -> None:
         entry_SlowPages(ts, f)
@@ -218,8 +187,8 @@ def _build(
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "ApiError":
-            # stream CheckoutErrors, run in place (through stream_CheckoutErrors when --stats counts)
             ts, f = timestamp, fields
+            # stream CheckoutErrors
             # program.vpl:39:5 .where(contains(endpoint, "checkout") and code >= 500)
             if not (
                 (fn_contains(f.get("endpoint", MISSING), "checkout") is True)
@@ -234,53 +203,54 @@ def _build(
                 f.get("code", MISSING),
             )
             # program.vpl:41:5 .emit(endpoint: endpoint, code: code, detail: detail, retryable: code in [502, 503, 504])
-            out1 = {}
+            out_CheckoutErrors_3: Fields = {}
             if (value := f.get("endpoint", MISSING)) is not MISSING:
-                out1["endpoint"] = value
+                out_CheckoutErrors_3["endpoint"] = value
             if (value := f.get("code", MISSING)) is not MISSING:
-                out1["code"] = value
+                out_CheckoutErrors_3["code"] = value
             if (value := f.get("detail", MISSING)) is not MISSING:
-                out1["detail"] = value
+                out_CheckoutErrors_3["detail"] = value
             if (value := v_in(f.get("code", MISSING), [502, 503, 504])) is not MISSING:
-                out1["retryable"] = value
-            f = out1
+                out_CheckoutErrors_3["retryable"] = value
+            f = out_CheckoutErrors_3
             emit_CheckoutErrors("CheckoutErrors", ts, f)
         elif event_type == "PageView":
-            # stream Views, run in place (through stream_Views when --stats counts)
             ts, f = timestamp, fields
+            # stream Views
             # program.vpl:20:5 .where(not starts_with(path, "/health"))
             if not (v_not(fn_starts_with(f.get("path", MISSING), "/health")) is True):
                 return
             # program.vpl:21:5 .select(user, section: split(path, "/")[1], slow: ms_to_paint > SLOW_PAINT_MS, referrer)
-            out1 = {}
+            out_Views_2: Fields = {}
             if (value := f.get("user", MISSING)) is not MISSING:
-                out1["user"] = value
+                out_Views_2["user"] = value
             if (
                 value := v_index(fn_split(f.get("path", MISSING), "/"), 1)
             ) is not MISSING:
-                out1["section"] = value
+                out_Views_2["section"] = value
             if (value := v_gt(f.get("ms_to_paint", MISSING), 2500)) is not MISSING:
-                out1["slow"] = value
+                out_Views_2["slow"] = value
             if (value := f.get("referrer", MISSING)) is not MISSING:
-                out1["referrer"] = value
-            f = out1
+                out_Views_2["referrer"] = value
+            f = out_Views_2
             route_Views(ts, f)
-        elif event_type == "Views":
-            route_Views(timestamp, fields)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push` through the streams' entry points, which --stats instruments."""
-        if event_type == "ApiError":
-            entry_CheckoutErrors(timestamp, fields)
-        elif event_type == "PageView":
-            entry_Views(timestamp, fields)
         elif event_type == "Views":
             route_Views(timestamp, fields)
 
     def close() -> None:
         flush_UserSessions()
 
-    return (push if instrument is None else push_counted), close
+    if instrument is None:
+        return push, close
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        """`push`, counting the events of the streams it runs in place (--stats)."""
+        count = counts.get(event_type)
+        if count is not None:
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted, close
 
 
 class Pipeline:

@@ -731,6 +731,21 @@ def _drv_stdin_reader() -> Callable[[int], bytes]:
 # --stats
 
 
+def ignore_event(timestamp: int, fields: Fields) -> None:
+    """What an instrument wraps to count the events of a stream run in place by `push`."""
+
+
+def count_lines_as_events(emit: EmitFn, count: StreamFn) -> EmitFn:
+    """`emit`, also counting each line with `count`: a stream run in place after its
+    upstream receives exactly the upstream's lines (its `.emit` is its last op)."""
+
+    def counted(stream: str, timestamp: int, fields: Fields) -> None:
+        emit(stream, timestamp, fields)
+        count(timestamp, fields)
+
+    return counted
+
+
 class _drv_Stats:
     """Per-stream counters, filled by wrapping stream entry functions and emitters."""
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import importlib.resources
-import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -27,21 +26,28 @@ from vplc.codegen.pools import (
     scheduler_state,
     worker_part,
 )
-from vplc.codegen.streams import StreamCode, StreamCodegen, indent
+from vplc.codegen.streams import Lines, StreamCode, StreamCodegen, indent
 from vplc.frontend.recursion import deep_recursion
 from vplc.frontend.syntax import Expr
+from vplc.plan.fusion import Chain, chains, uses_route_table
 from vplc.plan.names import comment_text, mangle, py_literal
 from vplc.plan.planner import DEFAULT_CONTEXT, ContextPlan, Plan, PoolPlan, Route, RouteTarget
 from vplc.plan.threads import pool_of
 
-# Names that generated code takes from the standard library or the driver.
+# Names that generated code takes from the standard library (the runtime's are indexed).
 _STDLIB = {
+    "Any": "typing",
+    "Callable": "collections.abc",
     "Iterator": "collections.abc",
+    "Sequence": "collections.abc",
     "cycle": "itertools",
     "deque": "collections",
     "inf": "math",
 }
-_DRIVER_NAMES = (
+# Names the template itself uses (imported when the module's text uses them).
+_TEMPLATE_NAMES = (
+    "Any",
+    "Callable",
     "CloseFn",
     "EmitFn",
     "EmitterFactory",
@@ -49,6 +55,7 @@ _DRIVER_NAMES = (
     "Instrument",
     "PushFn",
     "RunOptions",
+    "Sequence",
     "StreamFn",
     "run_module",
 )
@@ -66,7 +73,6 @@ class RouteView:
     function: str  # what `routes` maps the type to: an entry or a route function
     targets: tuple[TargetView, ...]
     needs_function: bool
-    inline: str | None = None  # the sole target's body, which `push` runs in place
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class StreamView:
     body: str
     entry: str
     function: str
+    in_place: bool  # `push` runs its body: no entry function
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,11 @@ class ContextView:
     flushes: tuple[tuple[int, str], ...]  # (global flush position, function)
     upstream: tuple[str, ...]  # literal names
     instrument: str  # how the body reaches the instrument hook
+    instrumented: tuple[str, ...] = ()  # statements that give --stats its counts
     push_nonlocals: tuple[str, ...] = ()
+    dispatch: str = ""  # the body of `push` after the late-data test (no route table)
+    route_table: bool = False
+    counted: bool = False  # some stream runs in place: --stats counts at `push`
     # The threads this function runs as: one (name, cores) per context; a pool's N workers
     # share one function, each call with its own state.
     instances: tuple[tuple[str, tuple[int, ...]], ...] = ()
@@ -128,7 +139,16 @@ class _Group:
         }
         self.streams = [self._part(plan.stream(n).stream) for n in members]
         self.senders: dict[str, str] = {}  # target context -> variable
-        self.push_nonlocals: list[str] = []  # state that bodies inlined into push reassign
+        served = [r for r in self.routes() if r.targets]
+        self.chains = chains(plan, served) if context is None else ()
+        self.route_table = uses_route_table(len(served))
+        # stream -> its consumer that runs in place after it (D37)
+        self.fused = {
+            a: b for c in self.chains for a, b in zip(c.streams, c.streams[1:], strict=False)
+        }
+        self.in_place = {name for c in self.chains for name in c.streams}
+        self.codes: dict[str, StreamCode] = {}
+        self.classes: list[str] = []  # module-level code, in generation order
 
     def _part(self, stream: model.Stream) -> model.Stream:
         """What of `stream` runs here: all of it, or its pool's scheduler or worker part."""
@@ -157,16 +177,35 @@ class _Group:
     def sender(self, context: str) -> str:
         return self.senders.setdefault(context, self.sender_names[context])
 
-    def delivery(self, name: str) -> str | None:
+    def code(self, stream: model.Stream) -> StreamCode:
+        """The stream's code, written once."""
+        code = self.codes.get(stream.name)
+        if code is None:
+            code = self.codes[stream.name] = StreamCodegen(
+                stream,
+                self.plan.program.filename,
+                self.plan.constants,
+                self.uses,
+                deliver=self.delivery,
+                queued=self.plan.queued,
+                emitter_factory=_emitter(self),
+                pool_worker=self.role is not None,
+                in_place=stream.name in self.in_place,
+            ).generate()
+        return code
+
+    def delivery(self, name: str) -> Lines | None:
         """The statements handing `(ts, f)` of stream `name` to its consumers."""
+        if name in self.fused:
+            return []  # `push` runs the consumer's statements next (`_chain_lines`)
         pool = self.pools.get(name)
         if pool is not None and self.role is None:
-            return self._to_workers(pool)
+            return self._to_workers(pool).split("\n")
         if name in self.copies:
-            return f"for copy in {mangle('copies', name)}:\n    copy(ts, f)"
+            return [f"for copy in {mangle('copies', name)}:", "    copy(ts, f)"]
         return self.downstream(name)
 
-    def downstream(self, name: str) -> str | None:
+    def downstream(self, name: str) -> Lines | None:
         """The statements handing `(ts, f)` of stream `name` to the streams consuming it."""
         route = self.plan.route(name)
         if route is None:
@@ -184,7 +223,7 @@ class _Group:
                 and any(t.stream in ctx.streams for t in route.targets)
             ):
                 lines.append(f"{self.sender(ctx.name)}({py_literal(name)}, ts, f)")
-        return "\n".join(lines) if lines else None
+        return lines or None
 
     def _to_workers(self, pool: PoolPlan) -> str:
         return dispatch(pool, ExprCompiler(self.plan.constants, self.uses), self.uses)
@@ -209,19 +248,28 @@ def _generate(plan: Plan) -> str:
         uses.add("deque")
     if plan.contexts:
         uses.update({"ContextRuntime", "ContextSpec", "start_contexts"})
-    source = _template().render(
-        version=__version__,
-        filename=_display_name(plan.program.filename),
-        program_literal=py_literal(plan.program.filename),
-        imports=_imports(uses),
-        classes=classes,
-        threaded=bool(plan.contexts),
-        contexts=contexts,
-        queued=plan.queued,
-        lateness=_lateness_view(plan),
-        literal=py_literal,
-    )
-    return format_source(source)
+
+    def render(imports: list[str]) -> str:
+        return _template().render(
+            version=__version__,
+            filename=_display_name(plan.program.filename),
+            program_literal=py_literal(plan.program.filename),
+            imports=imports,
+            classes=classes,
+            threaded=bool(plan.contexts),
+            contexts=contexts,
+            queued=plan.queued,
+            lateness=_lateness_view(plan),
+            literal=py_literal,
+        )
+
+    # Import what the text uses, nothing else (ruff's F401): render, then read its names.
+    used = _names_in(render([]))
+    return format_source(render(_imports({*uses, *_TEMPLATE_NAMES} & used)))
+
+
+def _names_in(source: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
 
 
 def _display_name(filename: str) -> str:
@@ -276,26 +324,15 @@ def _context_view(
     uses = group.uses
     streams: list[StreamView] = []
     flushes: list[tuple[int, str]] = []
-    codes: dict[str, StreamCode] = {}
-    inlined: set[str] = set()
+    codes = {stream.name: group.code(stream) for stream in group.streams}
     for stream in group.streams:
-        code = codes[stream.name] = StreamCodegen(
-            stream,
-            plan.program.filename,
-            plan.constants,
-            uses,
-            deliver=group.delivery,
-            queued=plan.queued,
-            emitter_factory=_emitter(group),
-            pool_worker=group.role is not None,
-        ).generate()
+        code = codes[stream.name]
         classes.extend(code.classes)
         if stream.name in group.copies:
             lines, flushed = _copies(plan, group, stream.name, classes)
             code.body += lines
             if flushed:
                 code.flush = mangle("flushcopies", stream.name)
-            code.inline = None
         if code.flush is not None:
             flushes.append((plan.flush_order.index(stream.name), code.flush))
         streams.append(
@@ -304,15 +341,19 @@ def _context_view(
                 name=stream.name + (" (workers)" if group.role else ""),
                 comment=comment_text(
                     f"{plan.program.filename}:{stream.span.line}:{stream.span.column} "
-                    f"stream {stream.name}" + _part_note(group, stream.name)
+                    f"stream {stream.name}"
+                    + _part_note(group, stream.name)
+                    + (", run in place by push" if code.entry is not None else "")
                 ),
                 body="\n".join(code.body),
                 entry=mangle("entry", stream.name),
                 function=mangle("stream", stream.name),
+                in_place=code.entry is not None,
             )
         )
     routes = group.routes()
     ctx = group.context
+    instrument = "ctx.instrument" if ctx else "instrument"
     return ContextView(
         name=py_literal(ctx.name if ctx else ""),
         function=functions[ctx.name] if ctx else "",
@@ -323,15 +364,15 @@ def _context_view(
             for target, var in sorted(group.senders.items(), key=lambda kv: kv[1])
         ),
         streams=tuple(streams),
-        routes=tuple(
-            _route_view(plan, r, uses, _inlined(plan, group, r, codes, inlined))
-            for r in routes
-            if r.targets
-        ),
-        push_nonlocals=tuple(group.push_nonlocals),
+        routes=tuple(_route_view(plan, r, uses) for r in routes if r.targets),
+        push_nonlocals=tuple(sorted({v for c in codes.values() for v in c.entry_rebinds})),
+        dispatch="\n".join(_dispatch(group, [r for r in routes if r.targets], codes)),
+        route_table=group.route_table,
+        counted=bool(group.chains),
         flushes=tuple(sorted(flushes)),
         upstream=tuple(py_literal(u) for u in ctx.upstream) if ctx else (),
-        instrument="ctx.instrument" if ctx else "instrument",
+        instrument=instrument,
+        instrumented=tuple(_instrumented(group, instrument)),
         instances=_instances(plan, ctx),
         pool_worker=group.role is not None,
         on_caller=_runs_on_caller(group.context),
@@ -343,6 +384,66 @@ def _context_view(
             if ctx is not None and p.collector == ctx.name
         ),
     )
+
+
+def _instrumented(group: _Group, instrument: str) -> Lines:
+    """--stats: a stream with an entry function counts its calls; a stream run in place
+    counts at `push` the events of the type it reads and, after its upstream in a chain,
+    that stream's lines (its `.emit` is its last op, D37). Declaration order: the table's."""
+    entered = {s: e for c in group.chains for s, e in zip(c.streams, c.entries, strict=True)}
+    lines: Lines = []
+    for stream in group.streams:
+        name = stream.name
+        literal = py_literal(name + (" (workers)" if group.role else ""))
+        if name not in entered:
+            entry = mangle("entry", name)
+            lines.append(f"{entry} = {instrument}({literal}, {entry})")
+            continue
+        route = py_literal(entered[name])
+        lines.append(f"counts[{route}] = {instrument}({literal}, ignore_event)")
+        upstream = next((a for a, b in group.fused.items() if b == name), None)
+        if upstream is not None:
+            emit = mangle("emit", upstream)
+            lines.append(f"{emit} = count_lines_as_events({emit}, counts[{route}])")
+    if group.chains:
+        group.uses.update({"count_lines_as_events", "ignore_event"})
+    return lines
+
+
+def _dispatch(group: _Group, routes: list[Route], codes: dict[str, StreamCode]) -> Lines:
+    """`push`'s tests of the event type, each running a chain in place or calling."""
+    chain_of = {c.route: c for c in group.chains}
+    inside = {e for c in group.chains for e in c.entries[1:]}  # tested in their chain
+    lines: Lines = []
+    for route in routes:
+        if route.name in inside:
+            continue
+        keyword = "elif" if lines else "if"
+        chain = chain_of.get(route.name)
+        if chain is None:
+            lines += [
+                f"{keyword} event_type == {py_literal(route.name)}:",
+                f"    {_route_target_name(route)}(timestamp, fields)",
+            ]
+            continue
+        test = " or ".join(f"event_type == {py_literal(e)}" for e in chain.entries)
+        body = _chain_lines(chain, len(chain.streams) - 1, codes)
+        lines += [f"{keyword} {test}:", "    ts, f = timestamp, fields", *indent(body)]
+    return lines or ["pass  # no stream reads input events"]
+
+
+def _chain_lines(chain: Chain, last: int, codes: dict[str, StreamCode]) -> Lines:
+    """The chain's streams up to `last`, for an event of one of their entry types: each
+    stream's statements fall through to its consumer's, which an event typed like the
+    stream before enters directly (§5.1: input events may carry a stream's name)."""
+    name = chain.streams[last]
+    entry = codes[name].entry
+    assert entry is not None
+    own = [comment_text(f"# stream {name}"), *(entry or ["pass"])]
+    if last == 0:
+        return own
+    before = _chain_lines(chain, last - 1, codes)
+    return [f"if event_type != {py_literal(chain.entries[last])}:", *indent(before), *own]
 
 
 def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[list[str], bool]:
@@ -475,49 +576,7 @@ def _route_target_name(route: Route) -> str:
     return mangle("route", route.name)
 
 
-def _inlined(
-    plan: Plan, group: _Group, route: Route, codes: dict[str, StreamCode], taken: set[str]
-) -> str | None:
-    """The body `push` runs in place of calling the route's only stream, saving a call per
-    input event: for a stream without merge filter, on one thread, when deliveries are
-    direct calls (a queued delivery must drain after the stream). At most one inlined body
-    keeps a window (`w` has a different type in each). Records what it inlines in `taken`.
-    """
-    if group.context is not None or plan.queued or len(route.targets) != 1:
-        return None
-    target = route.targets[0]
-    code = codes.get(target.stream)
-    if target.filters or code is None or code.inline is None or target.stream in taken:
-        return None
-    if code.windowed and "(window)" in taken:
-        return None
-    taken.add(target.stream)
-    if code.windowed:
-        taken.add("(window)")
-    group.push_nonlocals.extend(code.rebound)
-    name = target.stream
-    note = f"# stream {name}, run in place (through stream_{name} when --stats counts)"
-    return "\n".join([note, "ts, f = timestamp, fields", *_fused(code.inline, codes)])
-
-
-_DELIVERY = re.compile(r"entry_(\w+)\(ts, f\)\Z")
-
-
-def _fused(body: list[str], codes: dict[str, StreamCode]) -> list[str]:
-    """`body` with a final hand-over to a lone stateless consumer replaced by that
-    consumer's own body, and so on down the chain: what `A -> B -> C` costs by hand.
-    (Its `return`s still just end the event's work: the hand-over was the last thing.)"""
-    lines = list(body)
-    while lines:
-        match = _DELIVERY.match(lines[-1])
-        code = codes.get(match.group(1)) if match else None
-        if code is None or code.inline is None or code.windowed or code.rebound:
-            return lines
-        lines[-1:] = [f"# stream {match.group(1) if match else ''}, run in place", *code.inline]
-    return lines
-
-
-def _route_view(plan: Plan, route: Route, uses: set[str], inline: str | None = None) -> RouteView:
+def _route_view(plan: Plan, route: Route, uses: set[str]) -> RouteView:
     compiler = ExprCompiler(plan.constants, uses)
     targets = tuple(
         TargetView(
@@ -530,7 +589,6 @@ def _route_view(plan: Plan, route: Route, uses: set[str], inline: str | None = N
         function=_route_target_name(route),
         targets=targets,
         needs_function=not _is_direct(route),
-        inline=inline,
     )
 
 
@@ -541,11 +599,8 @@ def _admission(compiler: ExprCompiler, filters: tuple[Expr, ...]) -> str:
 
 def _imports(uses: set[str]) -> list[str]:
     """Import lines: the standard library, a blank line, vpl_runtime; each group sorted."""
-    stdlib: dict[str, set[str]] = {
-        "collections.abc": {"Callable", "Sequence"},
-        "typing": {"Any"},
-    }
-    runtime: dict[str, set[str]] = {"vpl_runtime.driver": set(_DRIVER_NAMES)}
+    stdlib: dict[str, set[str]] = {}
+    runtime: dict[str, set[str]] = {}
     for name in uses:
         module = _module_of(name)
         group = runtime if module.startswith("vpl_runtime.") else stdlib
@@ -561,7 +616,7 @@ def _imports(uses: set[str]) -> list[str]:
 def _runtime_index() -> dict[str, str]:
     """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
-    for module in (*RUNTIME_MODULES, "contexts"):
+    for module in (*RUNTIME_MODULES, "contexts", "driver"):
         full = f"vpl_runtime.{module}"
         source = importlib.resources.files("vpl_runtime").joinpath(f"{module}.py").read_text()
         for name in _top_level_definitions(ast.parse(source)):

@@ -16,7 +16,8 @@ accumulators (no event buffer); sliding windows and the rarer shapes buffer even
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -45,16 +46,16 @@ class StreamCode:
     classes: list[str] = field(default_factory=list)  # module level
     body: list[str] = field(default_factory=list)  # inside _build: state and functions
     flush: str | None = None  # name of its end-of-input function, if it has windows to flush
-    # A stream without window or aggregate: the body of its entry function, which `push`
-    # may run in place of a call (its `return`s drop the event, as in the function).
-    inline: list[str] | None = None
-    rebound: list[str] = field(default_factory=list)  # state it reassigns (nonlocal)
-    windowed: bool = False  # its inline body holds a typed window local `w`
+    # Run in place (D37): the statements `push` runs for an event `(ts, f)` instead of
+    # calling `stream_S` (which then does not exist); its `return`s drop the event.
+    entry: list[str] | None = None
+    entry_rebinds: list[str] = field(default_factory=list)  # state `entry` reassigns
 
 
 class StreamCodegen:
-    """Writes the code of one stream. `deliver(name)` gives the statement that hands an
-    output event `(ts, f)` of stream `name` to its consumers (or None if it has none)."""
+    """Writes the code of one stream. `deliver(name)` gives the statements that hand an
+    output event `(ts, f)` of stream `name` to its consumers (or None if it has none);
+    with `in_place`, the entry's statements are for `push` to run, not a function."""
 
     def __init__(
         self,
@@ -62,11 +63,12 @@ class StreamCodegen:
         filename: str,
         constants: Mapping[str, Any],
         uses: set[str],
-        deliver: Callable[[str], str | None],
+        deliver: Callable[[str], Lines | None],
         queued: bool,
         emitter_factory: str = "make_emitter",
         pool_worker: bool = False,
         stepwise_flush: bool = False,
+        in_place: bool = False,
     ) -> None:
         self.stream = stream
         self.filename = comment_text(filename)
@@ -82,11 +84,13 @@ class StreamCodegen:
         self.pool_worker = pool_worker
         # In-place copies of a broadcast pool flush a partition per step, taking turns.
         self.stepwise_flush = stepwise_flush
+        self.in_place = in_place
         self.out = StreamCode()
         self.state_vars: list[str] = []  # declarations inside _build
-        self.rebound: list[str] = []  # state variables that functions reassign (nonlocal)
+        # State variables reassigned by the function being written (its `nonlocal`s): a
+        # stack, since writing one function may write another (the batch of a window).
+        self._rebinds: list[set[str]] = []
         self._temps = 0
-        self._outs = 0
 
     # -- names ---------------------------------------------------------------------------
 
@@ -99,6 +103,19 @@ class StreamCodegen:
     def _temp(self) -> str:
         self._temps += 1
         return f"t{self._temps}"
+
+    @contextmanager
+    def segment(self) -> Iterator[set[str]]:
+        """Collect the state variables that the code written meanwhile reassigns."""
+        rebinds: set[str] = set()
+        self._rebinds.append(rebinds)
+        try:
+            yield rebinds
+        finally:
+            self._rebinds.pop()
+
+    def rebind(self, variable: str) -> None:
+        self._rebinds[-1].add(variable)
 
     def origin(self, op: model.StreamOp) -> str:
         """`# file:line:col .op(args)`: the op's source on one line, as a comment."""
@@ -114,23 +131,29 @@ class StreamCodegen:
         if any(isinstance(op, model.Emit) for op in self.stream.ops):
             factory = self.emitter_factory
             self.state_vars.append(f"{emit_name} = {factory}({py_literal(self.stream.name)})")
-        if shape.window is None and shape.aggregate is None:
-            body = self.ops_then_deliver(shape.pre)
-            self.function(self.name("stream"), body)
-            self.out.inline = body
+        with self.segment() as rebinds:
+            if shape.window is None and shape.aggregate is None:
+                entry = self.ops_then_deliver(shape.pre)
+            else:
+                entry = self.windowed()
+        if self.in_place:
+            self.out.entry = entry
+            self.out.entry_rebinds = sorted(rebinds)
         else:
-            self.windowed()
+            self.function(self.name("stream"), entry, rebinds=rebinds)
         self.out.body = self.state_vars + self.out.body
-        self.out.rebound = list(self.rebound)
         return self.out
 
-    def windowed(self) -> None:
+    def windowed(self) -> Lines:
+        """Write the functions after the window; return the entry's statements."""
         shape = self.shape
         after = self.name("after")
-        if self.after_takes_batches:
-            self.function(after, self.post_per_op(), signature=_BATCH_SIGNATURE)
-        else:
-            self.function(after, self.ops_then_deliver(shape.post))
+        with self.segment() as rebinds:
+            if self.after_takes_batches:
+                lines, signature = self.post_per_op(), _BATCH_SIGNATURE
+            else:
+                lines, signature = self.ops_then_deliver(shape.post), "ts: int, f: Fields"
+        self.function(after, lines, signature=signature, rebinds=rebinds)
         entry = self.ops(shape.pre, drop="return")
         if shape.window is None:
             # An aggregate without a window aggregates each event alone (W001).
@@ -141,16 +164,19 @@ class StreamCodegen:
         else:
             entry.extend(self.buffered_window())
             self.batch_function()
-        self.function(self.name("stream"), entry)
-        self.out.inline = entry
-        self.out.windowed = True
+        return entry
 
     def function(
-        self, name: str, lines: Lines, signature: str = "ts: int, f: Fields", returns: str = "None"
+        self,
+        name: str,
+        lines: Lines,
+        signature: str = "ts: int, f: Fields",
+        returns: str = "None",
+        rebinds: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """Add `def name(signature) -> returns` with `lines` as its body."""
-        rebound = [v for v in self.rebound if any(re.search(rf"\b{v}\b", ln) for ln in lines)]
-        declared = [f"nonlocal {', '.join(rebound)}"] if rebound else []
+        """Add `def name(signature) -> returns` with `lines` as its body; `rebinds` are
+        the state variables it reassigns."""
+        declared = [f"nonlocal {', '.join(sorted(rebinds))}"] if rebinds else []
         body = declared + (lines or ["pass"])
         self.out.body.extend(["", f"def {name}({signature}) -> {returns}:", *indent(body)])
 
@@ -188,13 +214,13 @@ class StreamCodegen:
         return self.ordered_effects(self.shape.between, delivers=False) > 1
 
     @cached_property
-    def delivery(self) -> str | None:
+    def delivery(self) -> Lines | None:
         """The statements handing `(ts, f)` to this stream's consumers, if it has any."""
         return self.deliver(self.stream.name)
 
     def post_per_op(self) -> Lines:
         delivery = self.delivery
-        tail = [(delivery.split("\n"), not self.queued)] if delivery is not None else []
+        tail = [(delivery, not self.queued)] if delivery is not None else []
         return self.per_op(self.shape.post, tail)
 
     def per_op(self, ops: tuple[model.StreamOp, ...], tail: list[tuple[Lines, bool]]) -> Lines:
@@ -238,7 +264,7 @@ class StreamCodegen:
             return lines
         delivery = self.delivery
         if delivery is not None:
-            lines.extend(delivery.split("\n"))
+            lines.extend(delivery)
         return lines
 
     def ops(self, ops: tuple[model.StreamOp, ...], drop: str) -> Lines:
@@ -263,10 +289,10 @@ class StreamCodegen:
             case model.Where(cond=cond):
                 return [f"if not ({c.cond(cond)}):", f"    {drop}"]
             case model.Select(items=items):
-                return self.build_fields(items, c)
+                return self.build_fields(op, items, c)
             case model.Emit(items=items):
                 emit = f"{self.name('emit')}({py_literal(self.stream.name)}, ts, f)"
-                return [*self.build_fields(items, c), emit]
+                return [*self.build_fields(op, items, c), emit]
             case model.Print(args=args):
                 self.uses.add("vpl_print")
                 values = ", ".join(c.value(a) for a in args)
@@ -297,7 +323,7 @@ class StreamCodegen:
                     return [drop]
                 passed = self.name("passed", self.position(op))
                 self.state_vars.append(f"{passed} = 0")
-                self.rebound.append(passed)
+                self.rebind(passed)
                 return [f"if {passed} >= {count}:", f"    {drop}", f"{passed} += 1"]
             case (
                 model.PartitionBy()
@@ -310,45 +336,57 @@ class StreamCodegen:
                 return []  # handled by the window/aggregate code or at ingress
         raise AssertionError(op)
 
-    def build_fields(self, items: tuple[model.Item, ...], c: ExprCompiler) -> Lines:
+    def build_fields(
+        self, op: model.StreamOp, items: tuple[model.Item, ...], c: ExprCompiler
+    ) -> Lines:
         """Replace `f` by a new dict of the items, omitting MISSING values (§5.2).
 
         When every item is a field, a constant or numeric arithmetic over those, the
         common case is one dict display evaluated "strictly" (an absent field or a
         non-number raises KeyError instead of giving MISSING), with the general code,
-        which leaves MISSING items out, as the fallback.
+        which leaves MISSING items out, in a module-level function as the fallback.
         """
         strict: list[str] = []
         for item in items:
             code = c.strict(item.value)
             if code is None:
-                return self.general_fields(items, c)
+                # One name per op: `push` may run several streams' ops, and mypy rejects
+                # a second annotation of one name.
+                out = self.name("out", self.position(op))
+                return [*self.general_fields(out, items, c), f"f = {out}"]
             if code != "MISSING":
                 strict.append(f"{py_literal(item.name)}: {code}")
         display = f"f = {{{', '.join(strict)}}}"
         if all(c.fold(item.value) is not NOT_CONSTANT for item in items):
             return [display]  # constants only: nothing can fail
-        return [
-            "try:",
-            f"    {display}",
-            "except KeyError:",
-            *indent(self.general_fields(items, c)),
-        ]
+        general = self.name("fields", self.position(op))
+        self.out.classes.append(self.general_function(general, op, items))
+        return ["try:", f"    {display}", "except KeyError:", f"    f = {general}(f)"]
 
-    def general_fields(self, items: tuple[model.Item, ...], c: ExprCompiler) -> Lines:
-        # Each op gets its own dict name: mypy rejects a second annotation of one name.
-        self._outs += 1
-        out = f"out{self._outs}"
-        # Not annotated: `push` may run several streams' bodies, and mypy rejects a second
-        # annotation of one name (it infers dict[str, Any] from the stores below).
-        lines = [f"{out} = {{}}"]
+    def general_function(
+        self, name: str, op: model.StreamOp, items: tuple[model.Item, ...]
+    ) -> str:
+        """`name(f) -> Fields`: the items of `op` (a module-level function; expressions
+        read only fields and constants), leaving out those that are MISSING."""
+        c = ExprCompiler(self.constants, self.uses)
+        lines = [
+            f"def {name}(f: Fields) -> Fields:",
+            f"    {self.origin(op)}, some field absent or not a number",
+            *indent(self.general_fields("out", items, c)),
+            "    return out",
+        ]
+        return "\n".join(lines)
+
+    def general_fields(self, out: str, items: tuple[model.Item, ...], c: ExprCompiler) -> Lines:
+        """`out`: a new dict of the items that are not MISSING."""
+        lines = [f"{out}: Fields = {{}}"]
         for item in items:
             c.uses.add("MISSING")
             lines += [
                 f"if (value := {c.value(item.value)}) is not MISSING:",
                 f"    {out}[{py_literal(item.name)}] = value",
             ]
-        return [*lines, f"f = {out}"]
+        return lines
 
     # -- windows -------------------------------------------------------------------------
 
@@ -430,7 +468,7 @@ class StreamCodegen:
     def replace_window(self, cls: str) -> Lines:
         """Start a fresh window for this partition; the closed one stays in `closed`."""
         if self.shape.window_key is None:
-            self.rebound.append(self.name("window"))
+            self.rebind(self.name("window"))
             return ["closed = w", f"w = {self.name('window')} = {cls}(MISSING)"]
         lines = ["closed = w", f"w = {self.name('windows')}[key] = {cls}(closed.key)"]
         return lines + (["w.first = closed.first"] if self._orders_partitions() else [])
@@ -603,7 +641,10 @@ class StreamCodegen:
             )
             self.result_function(cls)
             update = ["w.n += 1", "w.ts = ts", *agg.update_lines("w", self.compiler())]
-            lines = self.batch_aggregate(cls, update)
+            with self.segment() as rebinds:
+                lines = self.batch_aggregate(cls, update)
+            self.function(self.name("batch"), lines, _BATCH_SIGNATURE, rebinds=rebinds)
+            return
         self.function(self.name("batch"), lines, signature=_BATCH_SIGNATURE)
 
     def aggregate_loops(self, update: Lines) -> Lines:
