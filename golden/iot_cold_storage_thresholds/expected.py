@@ -37,11 +37,11 @@ def _build(
 
     def stream_OutOfRange(ts: int, f: Fields) -> None:
         # program.vpl:18:5 .where(temp_c > MAX_TEMP or temp_c < MIN_TEMP)
-        if not (
+        if (
             v_or(
                 v_gt(f.get("temp_c", MISSING), 8.0), v_lt(f.get("temp_c", MISSING), 2.0)
             )
-            is True
+            is not True
         ):
             return
         # program.vpl:19:5 .emit(sensor: sensor, zone: lower(zone), temp_c: temp_c, excess: if temp_c > MAX_TEMP then temp_c - MAX_TEMP else MIN_TEMP - temp_c, severity: if abs(temp_c - 5.0) > 3.0 + CRITICAL_MARGIN then "critical" else "warning", humidity: humidity)

@@ -85,7 +85,7 @@ def _build(
 
     def stream_Delayed(ts: int, f: Fields) -> None:
         # program.vpl:34:5 .where(not starts_with(shipment, "TEST-"))
-        if not (v_not(fn_starts_with(f.get("shipment", MISSING), "TEST-")) is True):
+        if v_not(fn_starts_with(f.get("shipment", MISSING), "TEST-")) is not True:
             return
         # program.vpl:35:5 .emit(shipment: upper(shipment), hub: hub, carrier: carrier, delay_min: (actual_ms - planned_ms) / MINUTE, code_len: len(shipment), status: status)
         out_Delayed_2: Fields = {}

@@ -124,7 +124,7 @@ def _build(
 
     def after_CardVelocity(ts: int, f: Fields) -> None:
         # program.vpl:25:5 .having(merchants >= 4 or spend > WINDOW_SPEND_LIMIT or countries >= 3)
-        if not (
+        if (
             v_or(
                 v_or(
                     v_ge(f.get("merchants", MISSING), 4),
@@ -132,7 +132,7 @@ def _build(
                 ),
                 v_ge(f.get("countries", MISSING), 3),
             )
-            is True
+            is not True
         ):
             return
         # program.vpl:26:5 .emit(card: card, merchants: merchants, countries: countries, spend: spend, biggest: biggest, reason: if countries >= 3 then "countries" else if merchants >= 4 then "merchants" else "spend")

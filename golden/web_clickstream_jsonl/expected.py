@@ -91,7 +91,7 @@ def _build(
 
     def stream_SlowPages(ts: int, f: Fields) -> None:
         # program.vpl:24:5 .where(slow)
-        if not (f.get("slow") is True):
+        if f.get("slow") is not True:
             return
         # program.vpl:25:5 .emit(user: user, section: section)
         try:
@@ -218,7 +218,7 @@ def _build(
             ts, f = timestamp, fields
             # stream Views
             # program.vpl:20:5 .where(not starts_with(path, "/health"))
-            if not (v_not(fn_starts_with(f.get("path", MISSING), "/health")) is True):
+            if v_not(fn_starts_with(f.get("path", MISSING), "/health")) is not True:
                 return
             # program.vpl:21:5 .select(user, section: split(path, "/")[1], slow: ms_to_paint > SLOW_PAINT_MS, referrer)
             out_Views_2: Fields = {}

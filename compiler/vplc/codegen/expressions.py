@@ -261,23 +261,34 @@ class ExprCompiler:
 
     def cond(self, e: Expr) -> str:
         """Python code that is truthy iff `e` evaluates to exactly `true`."""
+        code, operand = self._cond(e)
+        return code if operand is None else f"{operand} is True"
+
+    def drop_cond(self, e: Expr) -> str:
+        """Python code that is truthy iff `e` does not evaluate to exactly `true` (what
+        `.where` drops): `x is not True` rather than `not (x is True)` (pycodestyle E714)."""
+        code, operand = self._cond(e)
+        return f"not ({code})" if operand is None else f"{operand} is not True"
+
+    def _cond(self, e: Expr) -> tuple[str, str | None]:
+        """The condition's code, or (when it is `operand is True`) its operand's."""
         folded = self.fold(e)
         if folded is not NOT_CONSTANT:
-            return "True" if folded is True else "False"
+            return ("True" if folded is True else "False"), None
         match e:
             case Binary(op=BinaryOp.AND):
-                return " and ".join(f"({self.cond(c)})" for c in _conjuncts(e))
+                return " and ".join(f"({self.cond(c)})" for c in _conjuncts(e)), None
             case Unary(op=UnaryOp.NOT, operand=operand):
                 fast = self.compare_with_literal(operand, negate=True)
                 if fast is not None:
-                    return fast
+                    return fast, None
             case Binary():
                 fast = self.compare_with_literal(e, negate=False)
                 if fast is not None:
-                    return fast
+                    return fast, None
             case Name() if self.is_plain_field(e) is not None:
-                return f"{self.fields}.get({py_literal(e.name)}) is True"
-        return f"{self.value(e)} is True"
+                return "", f"{self.fields}.get({py_literal(e.name)})"
+        return "", self.value(e)
 
     def compare_with_literal(self, e: Expr, *, negate: bool) -> str | None:
         """`x OP literal` as a guarded Python comparison, or None if `e` is not of that form.

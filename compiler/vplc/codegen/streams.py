@@ -287,7 +287,7 @@ class StreamCodegen:
         c = self.compiler()
         match op:
             case model.Where(cond=cond):
-                return [f"if not ({c.cond(cond)}):", f"    {drop}"]
+                return [f"if {c.drop_cond(cond)}:", f"    {drop}"]
             case model.Select(items=items):
                 return self.build_fields(op, items, c)
             case model.Emit(items=items):
