@@ -78,6 +78,20 @@ def window_events(count: int, seed: int) -> list[Event]:
     return events
 
 
+def window_close_events(count: int, seed: int) -> list[Event]:
+    """`Metric` events over 1,000 keys, 10 ms apart: a key's next event comes about 10 s
+    later, so almost every event closes its key's 1 s window (a result per event)."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    for i in range(count):
+        if i % _NOISE_EVERY == _NOISE_EVERY - 1:
+            events.append(("Status", i * 10, _status(rng)))
+            continue
+        fields = {"key": rng.choice(_KEYS), "value": round(rng.uniform(0, 100), 3)}
+        events.append(("Metric", i * 10, fields))
+    return events
+
+
 def three_stage_events(count: int, seed: int) -> list[Event]:
     """`Order` events; about half pass stream A and a fifth reach stream C's output."""
     rng = random.Random(seed)

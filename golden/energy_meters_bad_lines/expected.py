@@ -25,22 +25,8 @@ from vpl_runtime.driver import (
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, vpl_print
-from vpl_runtime.keys import event_key, key_of, key_text
+from vpl_runtime.keys import event_key, key_of
 from vpl_runtime.values import MISSING
-
-
-def fields_HalfHourEnergy_5(f: Fields) -> Fields:
-    # program.vpl:19:5 .emit(meter: meter, kwh: kwh, readings: readings, phases: phases), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("meter", MISSING)) is not MISSING:
-        out["meter"] = value
-    if (value := f.get("kwh", MISSING)) is not MISSING:
-        out["kwh"] = value
-    if (value := f.get("readings", MISSING)) is not MISSING:
-        out["readings"] = value
-    if (value := f.get("phases", MISSING)) is not MISSING:
-        out["phases"] = value
-    return out
 
 
 class Window_HalfHourEnergy:
@@ -89,29 +75,14 @@ def _build(
     windows_HalfHourEnergy: dict[Any, Window_HalfHourEnergy] = {}
     find_HalfHourEnergy = windows_HalfHourEnergy.get
 
-    def after_HalfHourEnergy(ts: int, f: Fields) -> None:
-        # program.vpl:19:5 .emit(meter: meter, kwh: kwh, readings: readings, phases: phases)
-        try:
-            f = {
-                "meter": f["meter"],
-                "kwh": f["kwh"],
-                "readings": f["readings"],
-                "phases": f["phases"],
-            }
-        except KeyError:
-            f = fields_HalfHourEnergy_5(f)
-        emit_HalfHourEnergy("HalfHourEnergy", ts, f)
-
     def result_HalfHourEnergy(state: Window_HalfHourEnergy) -> Fields:
         if state.key is MISSING:
             return {
-                "_partition": "default",
                 "kwh": state.sum1,
                 "readings": state.n,
                 "phases": len(state.countdistinct3),
             }
         return {
-            "_partition": key_text(state.key),
             "meter": state.key,
             "kwh": state.sum1,
             "readings": state.n,
@@ -121,7 +92,7 @@ def _build(
     def flush_HalfHourEnergy() -> None:
         for w in list(windows_HalfHourEnergy.values()):
             if w.n:
-                after_HalfHourEnergy(w.ts, result_HalfHourEnergy(w))
+                emit_HalfHourEnergy("HalfHourEnergy", w.ts, result_HalfHourEnergy(w))
 
     def stream_HalfHourEnergy(ts: int, f: Fields) -> None:
         # program.vpl:15:5 .where(kwh >= 0.0)
@@ -135,9 +106,10 @@ def _build(
             w = windows_HalfHourEnergy[key] = Window_HalfHourEnergy(key_value)
             w.start = ts
         if ts >= w.start + 1800000:
-            closed = w
-            w = windows_HalfHourEnergy[key] = Window_HalfHourEnergy(closed.key)
-            after_HalfHourEnergy(closed.ts, result_HalfHourEnergy(closed))
+            emit_HalfHourEnergy("HalfHourEnergy", w.ts, result_HalfHourEnergy(w))
+            w.n = 0
+            w.sum1 = 0.0
+            w.countdistinct3 = set()
             w.start = ts
         w.n += 1
         w.ts = ts

@@ -27,22 +27,8 @@ from vpl_runtime.driver import (
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, not_a_number
-from vpl_runtime.keys import jump_hash, key_of, key_text, stable_hash
+from vpl_runtime.keys import jump_hash, key_of, stable_hash
 from vpl_runtime.values import MISSING, v_add, v_mul
-
-
-def fields_EngineStats_4(f: Fields) -> Fields:
-    # program.vpl:16:5 .emit(truck: truck, samples: samples, peak_rpm: peak_rpm, oil: oil), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("truck", MISSING)) is not MISSING:
-        out["truck"] = value
-    if (value := f.get("samples", MISSING)) is not MISSING:
-        out["samples"] = value
-    if (value := f.get("peak_rpm", MISSING)) is not MISSING:
-        out["peak_rpm"] = value
-    if (value := f.get("oil", MISSING)) is not MISSING:
-        out["oil"] = value
-    return out
 
 
 class Window_EngineStats:
@@ -94,16 +80,6 @@ def fields_Fahrenheit_1(f: Fields) -> Fields:
         )
     ) is not MISSING:
         out["oil_f"] = value
-    return out
-
-
-def fields_RpmAlarm_3(f: Fields) -> Fields:
-    # program.vpl:34:5 .emit(trucks: trucks, top: top), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("trucks", MISSING)) is not MISSING:
-        out["trucks"] = value
-    if (value := f.get("top", MISSING)) is not MISSING:
-        out["top"] = value
     return out
 
 
@@ -233,28 +209,18 @@ def _build(
 
         def after_EngineStats(ts: int, f: Fields) -> None:
             # program.vpl:16:5 .emit(truck: truck, samples: samples, peak_rpm: peak_rpm, oil: oil)
-            try:
-                f = {
-                    "truck": f["truck"],
-                    "samples": f["samples"],
-                    "peak_rpm": f["peak_rpm"],
-                    "oil": f["oil"],
-                }
-            except KeyError:
-                f = fields_EngineStats_4(f)
+            # (fields built by result_S)
             emit_EngineStats("EngineStats", ts, f)
             sendcollector_default_1("EngineStats", ts, f)
 
         def result_EngineStats(state: Window_EngineStats) -> Fields:
             if state.key is MISSING:
                 return {
-                    "_partition": "default",
                     "samples": state.n,
                     "peak_rpm": (float(state.max2) if state.count1 else None),
                     "oil": (state.avg3 / state.count2 if state.count2 else None),
                 }
             return {
-                "_partition": key_text(state.key),
                 "truck": state.key,
                 "samples": state.n,
                 "peak_rpm": (float(state.max2) if state.count1 else None),
@@ -277,10 +243,12 @@ def _build(
                 w.start = ts
                 w.first = ctx.cascade
             if ts >= w.start + 10000:
-                closed = w
-                w = windows_EngineStats[key] = Window_EngineStats(closed.key)
-                w.first = closed.first
-                after_EngineStats(closed.ts, result_EngineStats(closed))
+                after_EngineStats(w.ts, result_EngineStats(w))
+                w.n = 0
+                w.count1 = 0
+                w.count2 = 0
+                w.max2 = -inf
+                w.avg3 = 0.0
                 w.start = ts
             w.n += 1
             w.ts = ts
@@ -362,14 +330,6 @@ def _build(
         )
         window_RpmAlarm = Window_RpmAlarm(MISSING)
 
-        def after_RpmAlarm(ts: int, f: Fields) -> None:
-            # program.vpl:34:5 .emit(trucks: trucks, top: top)
-            try:
-                f = {"trucks": f["trucks"], "top": f["top"]}
-            except KeyError:
-                f = fields_RpmAlarm_3(f)
-            emit_RpmAlarm("RpmAlarm", ts, f)
-
         def result_RpmAlarm(state: Window_RpmAlarm) -> Fields:
             return {
                 "trucks": state.n,
@@ -377,7 +337,6 @@ def _build(
             }
 
         def stream_RpmAlarm(ts: int, f: Fields) -> None:
-            nonlocal window_RpmAlarm
             # program.vpl:32:5 .window(2)
             w = window_RpmAlarm
             w.n += 1
@@ -388,9 +347,10 @@ def _build(
                 if v1 > w.max2:
                     w.max2 = v1
             if w.n == 2:
-                closed = w
-                w = window_RpmAlarm = Window_RpmAlarm(MISSING)
-                after_RpmAlarm(closed.ts, result_RpmAlarm(closed))
+                emit_RpmAlarm("RpmAlarm", w.ts, result_RpmAlarm(w))
+                w.n = 0
+                w.count1 = 0
+                w.max2 = -inf
 
         entry_RpmAlarm: StreamFn = stream_RpmAlarm
 

@@ -160,9 +160,14 @@ def _build(
             if w is None:
                 w = windows_Bursts[key] = Window_Bursts(key_value)
             if w.n and ts - w.last > 30000:
-                closed = w
-                w = windows_Bursts[key] = Window_Bursts(closed.key)
-                after_Bursts(closed.ts, result_Bursts(closed))
+                after_Bursts(w.ts, result_Bursts(w))
+                w.n = 0
+                w.count1 = 0
+                w.count2 = 0
+                w.avg2 = 0.0
+                w.max3 = -inf
+                w.first4 = None
+                w.last5 = None
             w.n += 1
             w.ts = ts
             v1 = f.get("rms", MISSING)

@@ -25,22 +25,8 @@ from vpl_runtime.driver import (
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC
-from vpl_runtime.keys import key_of, key_text
+from vpl_runtime.keys import key_of
 from vpl_runtime.values import MISSING
-
-
-def fields_DockThroughput_6(f: Fields) -> Fields:
-    # program.vpl:20:5 .emit(dock: dock, scans: scans, parcels: parcels, kg: kg), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("dock", MISSING)) is not MISSING:
-        out["dock"] = value
-    if (value := f.get("scans", MISSING)) is not MISSING:
-        out["scans"] = value
-    if (value := f.get("parcels", MISSING)) is not MISSING:
-        out["parcels"] = value
-    if (value := f.get("kg", MISSING)) is not MISSING:
-        out["kg"] = value
-    return out
 
 
 class Window_DockThroughput:
@@ -84,29 +70,14 @@ def _build(
     windows_DockThroughput: dict[Any, Window_DockThroughput] = {}
     find_DockThroughput = windows_DockThroughput.get
 
-    def after_DockThroughput(ts: int, f: Fields) -> None:
-        # program.vpl:20:5 .emit(dock: dock, scans: scans, parcels: parcels, kg: kg)
-        try:
-            f = {
-                "dock": f["dock"],
-                "scans": f["scans"],
-                "parcels": f["parcels"],
-                "kg": f["kg"],
-            }
-        except KeyError:
-            f = fields_DockThroughput_6(f)
-        emit_DockThroughput("DockThroughput", ts, f)
-
     def result_DockThroughput(state: Window_DockThroughput) -> Fields:
         if state.key is MISSING:
             return {
-                "_partition": "default",
                 "scans": state.n,
                 "parcels": len(state.countdistinct2),
                 "kg": state.sum3,
             }
         return {
-            "_partition": key_text(state.key),
             "dock": state.key,
             "scans": state.n,
             "parcels": len(state.countdistinct2),
@@ -116,7 +87,7 @@ def _build(
     def flush_DockThroughput() -> None:
         for w in list(windows_DockThroughput.values()):
             if w.n:
-                after_DockThroughput(w.ts, result_DockThroughput(w))
+                emit_DockThroughput("DockThroughput", w.ts, result_DockThroughput(w))
 
     # program.vpl:22:8 stream GatewayBacklog, run in place by push
     emit_GatewayBacklog = make_emitter("GatewayBacklog")
@@ -165,9 +136,10 @@ def _build(
                 w = windows_DockThroughput[key] = Window_DockThroughput(key_value)
                 w.start = ts
             if ts >= w.start + 30000:
-                closed = w
-                w = windows_DockThroughput[key] = Window_DockThroughput(closed.key)
-                after_DockThroughput(closed.ts, result_DockThroughput(closed))
+                emit_DockThroughput("DockThroughput", w.ts, result_DockThroughput(w))
+                w.n = 0
+                w.countdistinct2 = set()
+                w.sum3 = 0.0
                 w.start = ts
             w.n += 1
             w.ts = ts

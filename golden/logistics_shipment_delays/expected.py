@@ -26,26 +26,8 @@ from vpl_runtime.driver import (
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC
-from vpl_runtime.keys import key_of, key_text
+from vpl_runtime.keys import key_of
 from vpl_runtime.values import MISSING, v_div, v_gt, v_not, v_sub
-
-
-def fields_HubDelays_4(f: Fields) -> Fields:
-    # program.vpl:54:5 .emit(hub: hub, late: late, shipments: shipments, avg_delay_min: avg_delay_min, worst_delay_min: worst_delay_min, carriers: carriers), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("hub", MISSING)) is not MISSING:
-        out["hub"] = value
-    if (value := f.get("late", MISSING)) is not MISSING:
-        out["late"] = value
-    if (value := f.get("shipments", MISSING)) is not MISSING:
-        out["shipments"] = value
-    if (value := f.get("avg_delay_min", MISSING)) is not MISSING:
-        out["avg_delay_min"] = value
-    if (value := f.get("worst_delay_min", MISSING)) is not MISSING:
-        out["worst_delay_min"] = value
-    if (value := f.get("carriers", MISSING)) is not MISSING:
-        out["carriers"] = value
-    return out
 
 
 class Window_HubDelays:
@@ -122,25 +104,9 @@ def _build(
     windows_HubDelays: dict[Any, Window_HubDelays] = {}
     find_HubDelays = windows_HubDelays.get
 
-    def after_HubDelays(ts: int, f: Fields) -> None:
-        # program.vpl:54:5 .emit(hub: hub, late: late, shipments: shipments, avg_delay_min: avg_delay_min, worst_delay_min: worst_delay_min, carriers: carriers)
-        try:
-            f = {
-                "hub": f["hub"],
-                "late": f["late"],
-                "shipments": f["shipments"],
-                "avg_delay_min": f["avg_delay_min"],
-                "worst_delay_min": f["worst_delay_min"],
-                "carriers": f["carriers"],
-            }
-        except KeyError:
-            f = fields_HubDelays_4(f)
-        emit_HubDelays("HubDelays", ts, f)
-
     def result_HubDelays(state: Window_HubDelays) -> Fields:
         if state.key is MISSING:
             return {
-                "_partition": "default",
                 "late": state.n,
                 "shipments": len(state.countdistinct2),
                 "avg_delay_min": (state.avg3 / state.count2 if state.count2 else None),
@@ -148,7 +114,6 @@ def _build(
                 "carriers": state.collect5,
             }
         return {
-            "_partition": key_text(state.key),
             "hub": state.key,
             "late": state.n,
             "shipments": len(state.countdistinct2),
@@ -160,7 +125,7 @@ def _build(
     def flush_HubDelays() -> None:
         for w in list(windows_HubDelays.values()):
             if w.n:
-                after_HubDelays(w.ts, result_HubDelays(w))
+                emit_HubDelays("HubDelays", w.ts, result_HubDelays(w))
 
     def stream_HubDelays(ts: int, f: Fields) -> None:
         # program.vpl:46:5 .window(1h)
@@ -171,9 +136,13 @@ def _build(
             w = windows_HubDelays[key] = Window_HubDelays(key_value)
             w.start = ts
         if ts >= w.start + 3600000:
-            closed = w
-            w = windows_HubDelays[key] = Window_HubDelays(closed.key)
-            after_HubDelays(closed.ts, result_HubDelays(closed))
+            emit_HubDelays("HubDelays", w.ts, result_HubDelays(w))
+            w.n = 0
+            w.count2 = 0
+            w.countdistinct2 = set()
+            w.avg3 = 0.0
+            w.max4 = -inf
+            w.collect5 = []
             w.start = ts
         w.n += 1
         w.ts = ts

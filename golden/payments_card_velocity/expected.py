@@ -77,20 +77,6 @@ class Agg_CardVelocity:
         self.max5: Any = -inf  # max(amount)
 
 
-def fields_BigTicketBlocks_5(f: Fields) -> Fields:
-    # program.vpl:48:5 .emit(card: card, total: total, from: first_merchant, to: last_merchant), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("card", MISSING)) is not MISSING:
-        out["card"] = value
-    if (value := f.get("total", MISSING)) is not MISSING:
-        out["total"] = value
-    if (value := f.get("first_merchant", MISSING)) is not MISSING:
-        out["from"] = value
-    if (value := f.get("last_merchant", MISSING)) is not MISSING:
-        out["to"] = value
-    return out
-
-
 class Window_BigTicketBlocks:
     """One open window of stream 'BigTicketBlocks'."""
 
@@ -264,33 +250,14 @@ def _build(
     windows_BigTicketBlocks: dict[Any, Window_BigTicketBlocks] = {}
     find_BigTicketBlocks = windows_BigTicketBlocks.get
 
-    def after_BigTicketBlocks(ts: int, f: Fields) -> None:
-        # program.vpl:48:5 .emit(card: card, total: total, from: first_merchant, to: last_merchant)
-        try:
-            f = {
-                "card": f["card"],
-                "total": f["total"],
-                "from": f["first_merchant"],
-                "to": f["last_merchant"],
-            }
-        except KeyError:
-            f = fields_BigTicketBlocks_5(f)
-        emit_BigTicketBlocks("BigTicketBlocks", ts, f)
-
     def result_BigTicketBlocks(state: Window_BigTicketBlocks) -> Fields:
         if state.key is MISSING:
-            return {
-                "_partition": "default",
-                "total": state.sum1,
-                "first_merchant": state.first2,
-                "last_merchant": state.last3,
-            }
+            return {"total": state.sum1, "from": state.first2, "to": state.last3}
         return {
-            "_partition": key_text(state.key),
             "card": state.key,
             "total": state.sum1,
-            "first_merchant": state.first2,
-            "last_merchant": state.last3,
+            "from": state.first2,
+            "to": state.last3,
         }
 
     def stream_BigTicketBlocks(ts: int, f: Fields) -> None:
@@ -313,9 +280,11 @@ def _build(
             w.first2 = None if v2 is MISSING else v2
         w.last3 = None if v2 is MISSING else v2
         if w.n == 3:
-            closed = w
-            w = windows_BigTicketBlocks[key] = Window_BigTicketBlocks(closed.key)
-            after_BigTicketBlocks(closed.ts, result_BigTicketBlocks(closed))
+            emit_BigTicketBlocks("BigTicketBlocks", w.ts, result_BigTicketBlocks(w))
+            w.n = 0
+            w.sum1 = 0.0
+            w.first2 = None
+            w.last3 = None
 
     entry_BigTicketBlocks: StreamFn = stream_BigTicketBlocks
 

@@ -248,9 +248,10 @@ def _build(
             w = windows_RegionRevenue[key] = Window_RegionRevenue(key_value)
             w.start = ts
         if ts >= w.start + 60000:
-            closed = w
-            w = windows_RegionRevenue[key] = Window_RegionRevenue(closed.key)
-            after_RegionRevenue(closed.ts, result_RegionRevenue(closed))
+            after_RegionRevenue(w.ts, result_RegionRevenue(w))
+            w.n = 0
+            w.sum2 = 0.0
+            w.countdistinct3 = set()
             w.start = ts
         w.n += 1
         w.ts = ts

@@ -175,9 +175,15 @@ def _build(
                 w = windows_VenueLatency[key] = Window_VenueLatency(key_value)
                 w.start = ts
             if ts >= w.start + 10000:
-                closed = w
-                w = windows_VenueLatency[key] = Window_VenueLatency(closed.key)
-                after_VenueLatency(closed.ts, result_VenueLatency(closed))
+                after_VenueLatency(w.ts, result_VenueLatency(w))
+                w.n = 0
+                w.count1 = 0
+                w.values1 = []
+                w.avg5 = 0.0
+                w.stddev6mean = 0.0
+                w.stddev6m2 = 0.0
+                w.max7 = -inf
+                w.collect8 = []
                 w.start = ts
             w.n += 1
             w.ts = ts

@@ -236,9 +236,15 @@ def _build(
                 w = windows_Bars[key] = Window_Bars(key_value)
                 w.start = ts
             if ts >= w.start + 60000:
-                closed = w
-                w = windows_Bars[key] = Window_Bars(closed.key)
-                after_Bars(closed.ts, result_Bars(closed))
+                after_Bars(w.ts, result_Bars(w))
+                w.n = 0
+                w.count1 = 0
+                w.first1 = None
+                w.max2 = -inf
+                w.min3 = inf
+                w.last4 = None
+                w.sum5 = 0.0
+                w.sum7 = 0.0
                 w.start = ts
             w.n += 1
             w.ts = ts

@@ -26,7 +26,7 @@ from vpl_runtime.driver import (
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, vpl_log
-from vpl_runtime.keys import key_of, key_text
+from vpl_runtime.keys import key_of
 from vpl_runtime.values import MISSING, v_gt, v_in, v_index, v_not
 
 
@@ -37,22 +37,6 @@ def fields_SlowPages_2(f: Fields) -> Fields:
         out["user"] = value
     if (value := f.get("section", MISSING)) is not MISSING:
         out["section"] = value
-    return out
-
-
-def fields_UserSessions_4(f: Fields) -> Fields:
-    # program.vpl:36:5 .emit(user: user, views: views, sections: sections, entry: entry, came_from: came_from), some field absent or not a number
-    out: Fields = {}
-    if (value := f.get("user", MISSING)) is not MISSING:
-        out["user"] = value
-    if (value := f.get("views", MISSING)) is not MISSING:
-        out["views"] = value
-    if (value := f.get("sections", MISSING)) is not MISSING:
-        out["sections"] = value
-    if (value := f.get("entry", MISSING)) is not MISSING:
-        out["entry"] = value
-    if (value := f.get("came_from", MISSING)) is not MISSING:
-        out["came_from"] = value
     return out
 
 
@@ -107,31 +91,15 @@ def _build(
     windows_UserSessions: dict[Any, Window_UserSessions] = {}
     find_UserSessions = windows_UserSessions.get
 
-    def after_UserSessions(ts: int, f: Fields) -> None:
-        # program.vpl:36:5 .emit(user: user, views: views, sections: sections, entry: entry, came_from: came_from)
-        try:
-            f = {
-                "user": f["user"],
-                "views": f["views"],
-                "sections": f["sections"],
-                "entry": f["entry"],
-                "came_from": f["came_from"],
-            }
-        except KeyError:
-            f = fields_UserSessions_4(f)
-        emit_UserSessions("UserSessions", ts, f)
-
     def result_UserSessions(state: Window_UserSessions) -> Fields:
         if state.key is MISSING:
             return {
-                "_partition": "default",
                 "views": state.n,
                 "sections": len(state.countdistinct2),
                 "entry": state.first3,
                 "came_from": state.first4,
             }
         return {
-            "_partition": key_text(state.key),
             "user": state.key,
             "views": state.n,
             "sections": len(state.countdistinct2),
@@ -142,7 +110,7 @@ def _build(
     def flush_UserSessions() -> None:
         for w in list(windows_UserSessions.values()):
             if w.n:
-                after_UserSessions(w.ts, result_UserSessions(w))
+                emit_UserSessions("UserSessions", w.ts, result_UserSessions(w))
 
     def stream_UserSessions(ts: int, f: Fields) -> None:
         # program.vpl:29:5 .window(session: 5m)
@@ -152,9 +120,11 @@ def _build(
         if w is None:
             w = windows_UserSessions[key] = Window_UserSessions(key_value)
         if w.n and ts - w.last > 300000:
-            closed = w
-            w = windows_UserSessions[key] = Window_UserSessions(closed.key)
-            after_UserSessions(closed.ts, result_UserSessions(closed))
+            emit_UserSessions("UserSessions", w.ts, result_UserSessions(w))
+            w.n = 0
+            w.countdistinct2 = set()
+            w.first3 = None
+            w.first4 = None
         w.n += 1
         w.ts = ts
         v1 = f.get("section", MISSING)

@@ -151,9 +151,17 @@ class StreamCodegen:
         with self.segment() as rebinds:
             if self.after_takes_batches:
                 lines, signature = self.post_per_op(), _BATCH_SIGNATURE
+            elif self.fields_from_result is not None:  # result_S built the op's fields
+                first = shape.post[0]
+                lines = [self.origin(first), "# (fields built by result_S)"]
+                if isinstance(first, model.Emit):
+                    lines.append(f"{self.name('emit')}({py_literal(self.stream.name)}, ts, f)")
+                lines += self.ops_then_deliver(shape.post[1:])
+                signature = "ts: int, f: Fields"
             else:
                 lines, signature = self.ops_then_deliver(shape.post), "ts: int, f: Fields"
-        self.function(after, lines, signature=signature, rebinds=rebinds)
+        if not self.emits_results:
+            self.function(after, lines, signature=signature, rebinds=rebinds)
         entry = self.ops(shape.pre, drop="return")
         if shape.window is None:
             # An aggregate without a window aggregates each event alone (W001).
@@ -476,15 +484,19 @@ class StreamCodegen:
     def incremental_window(self) -> Lines:
         window, agg = self.shape.window, self.aggregate
         assert window is not None and agg is not None
-        cls = self.window_state(self.window_slots() + agg.slots())
+        slots = agg.slots()
+        cls = self.window_state(self.window_slots() + slots)
         c = self.compiler()
         add = ["w.n += 1", "w.ts = ts", *agg.update_lines("w", c)]
+        # The closed window's results go out first, then the same object starts the next
+        # window of its partition (no allocation per closed window).
         close = [
-            *self.replace_window(cls),
-            f"{self.name('after')}(closed.ts, {self.name('result')}(closed))",
+            self.results_out("w"),
+            "w.n = 0",
+            *(f"w.{slot.name} = {slot.init}" for slot in slots),
         ]
         self.result_function(cls)
-        self.flush_function(lambda w: [f"{self.name('after')}({w}.ts, {self.name('result')}({w}))"])
+        self.flush_function(lambda w: [self.results_out(w)])
         lines = [self.origin(window), *self.lookup_window(cls)]
         return lines + self.arrival(window, add, close)
 
@@ -566,14 +578,56 @@ class StreamCodegen:
 
     # -- aggregate -----------------------------------------------------------------------
 
+    @cached_property
+    def fields_from_result(self) -> tuple[tuple[str, str], ...] | None:
+        """When the op after the aggregate is a `.select`/`.emit` of result fields only,
+        (item name, result field) of its items: `result_S` builds those fields straight
+        from the state, and the aggregate's own event (with its `_partition` text) is
+        never made. Only for the plain case: one result per window, per event after it."""
+        shape, agg = self.shape, self.shape.aggregate
+        post = shape.post
+        if agg is None or not post or not isinstance(post[0], (model.Select, model.Emit)):
+            return None
+        if self.after_takes_batches or not _single_calls(agg):
+            return None
+        produced = {i.name for i in agg.items} | {shape.aggregate_key}
+        c = self.compiler()
+        picked = [(i.name, c.is_plain_field(i.value)) for i in post[0].items]
+        if any(source is None or source not in produced for _, source in picked):
+            return None
+        return tuple((name, source) for name, source in picked if source is not None)
+
+    @property
+    def emits_results(self) -> bool:
+        """Whether what follows the aggregate only writes `result_S`'s fields: then the
+        results go straight to the emitter, without an `after_S`."""
+        post = self.shape.post
+        return (
+            self.fields_from_result is not None
+            and len(post) == 1
+            and isinstance(post[0], model.Emit)
+            and self.delivery is None
+        )
+
+    def results_out(self, w: str) -> str:
+        """The call handing the results of the aggregate state `w` on."""
+        if self.emits_results:
+            emit = self.name("emit")
+            return f"{emit}({py_literal(self.stream.name)}, {w}.ts, {self.name('result')}({w}))"
+        return f"{self.name('after')}({w}.ts, {self.name('result')}({w}))"
+
     def result_function(self, cls: str) -> None:
-        """`result_S(state) -> Fields`: the aggregate's output event (§7)."""
+        """`result_S(state) -> Fields`: the aggregate's output event (§7), or the fields of
+        the op after it (`fields_from_result`)."""
         agg = self.aggregate
         assert agg is not None and self.shape.aggregate is not None
         self.uses.update(agg.result_uses())
         c = self.compiler(fields="state", overrides=agg.result_code("state"))
         items = self.shape.aggregate.items
-        if all(len(i.calls) == 1 and i.expr == i.calls[0].call for i in items):
+        picked = self.fields_from_result
+        if picked is not None:
+            lines = self.picked_display(picked, {i.name: c.value(i.expr) for i in items})
+        elif _single_calls(self.shape.aggregate):
             # Every item is one aggregate call, never MISSING: one dict display.
             lines = self.result_display([(i.name, c.value(i.expr)) for i in items])
         else:
@@ -581,6 +635,25 @@ class StreamCodegen:
         self.out.body.extend(
             ["", f"def {self.name('result')}(state: {cls}) -> Fields:", *indent(lines)]
         )
+
+    def picked_display(self, picked: tuple[tuple[str, str], ...], codes: dict[str, str]) -> Lines:
+        """The fields `picked` from the aggregate's results (`codes`) and partition key,
+        which is absent (MISSING) for events without the key field."""
+        key = self.shape.aggregate_key
+        keyed = key is not None and key not in codes  # an item named like it replaces it
+
+        def display(with_key: bool) -> str:
+            entries = [
+                f"{py_literal(name)}: {codes.get(source, 'state.key')}"
+                for name, source in picked
+                if source in codes or with_key
+            ]
+            return f"return {{{', '.join(entries)}}}"
+
+        if not keyed or all(source in codes for _, source in picked):
+            return [display(True)]
+        self.uses.add("MISSING")
+        return ["if state.key is MISSING:", f"    {display(False)}", display(True)]
 
     def result_display(self, items: list[tuple[str, str]]) -> Lines:
         entries = ", ".join(f"{py_literal(name)}: {code}" for name, code in items)
@@ -663,7 +736,7 @@ class StreamCodegen:
                 f"w = {cls}(MISSING)",
                 *self.aggregate_loops(update),
                 "if w.n:",
-                f"    {after}(w.ts, {result}(w))",
+                f"    {self.results_out('w')}",
             ]
         self.uses.add("key_of")
         lookup = [
@@ -676,7 +749,7 @@ class StreamCodegen:
         if self.after_takes_batches:
             results = [f"{after}([(w.ts, {result}(w)) for w in groups.values()])"]
         else:
-            results = ["for w in groups.values():", f"    {after}(w.ts, {result}(w))"]
+            results = ["for w in groups.values():", f"    {self.results_out('w')}"]
         return [
             f"groups: dict[Any, {cls}] = {{}}",
             *self.aggregate_loops(lookup + update),
@@ -710,6 +783,11 @@ def _sliding_time_lines(window: model.Window, batch: str) -> Lines:
 
 
 _ORDERED_EFFECTS = (model.Emit, model.Print, model.Log)
+
+
+def _single_calls(aggregate: model.Aggregate) -> bool:
+    """Every item is one aggregate call (never MISSING)."""
+    return all(len(i.calls) == 1 and i.expr == i.calls[0].call for i in aggregate.items)
 _BATCH_SIGNATURE = "batch: list[tuple[int, Fields]]"
 
 _BASE_SLOTS = [
