@@ -4,7 +4,7 @@ Every declared context that has streams, and the default context, is one thread.
 pool `.concurrent(workers: N)` with N > 1 splits its stream: the ops before it run in the
 stream's thread (the *scheduler*), the ops after it run in N *worker* threads of their own,
 each with its own state. The pool's results then come back to the stream's context; to keep
-the thread graph acyclic (the merge of `vpl_runtime.ctx_core` needs that), the streams of a
+the thread graph acyclic (the merge of `vpl_runtime.contexts.merge` needs that), the streams of a
 context that consume a pool's results run in one more thread of that context, its
 *collector*: `c`, then `c (collector 1)` after a first pool, and so on. A pool of one worker
 is the same as no pool, and runs in place.

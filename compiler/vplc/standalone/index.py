@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import ast
 import heapq
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
 
 RUNTIME_PACKAGE = "vpl_runtime"
 # Nodes whose inside is another scope: the names they bind are not module names.
@@ -118,13 +124,19 @@ class RuntimeLibrary:
 @cache
 def runtime_library() -> RuntimeLibrary:
     """The installed `vpl_runtime` package, read once per process."""
-    package = resources.files(RUNTIME_PACKAGE)
-    sources = {
-        entry.name[:-3]: entry.read_text(encoding="utf-8")
-        for entry in sorted(package.iterdir(), key=lambda entry: entry.name)
-        if entry.name.endswith(".py") and entry.name[:-3].isidentifier() and entry.name[0] != "_"
-    }
-    return RuntimeLibrary.from_sources(sources)
+    return RuntimeLibrary.from_sources(dict(_package_sources(resources.files(RUNTIME_PACKAGE))))
+
+
+def _package_sources(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted module name below the runtime package, source) of every module in `folder`,
+    sub-packages included: `contexts` (its `__init__.py`), `contexts.merge`, ..."""
+    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if entry.is_dir() and entry.name.isidentifier() and entry.joinpath("__init__.py").is_file():
+            package = f"{prefix}{entry.name}"
+            yield package, entry.joinpath("__init__.py").read_text(encoding="utf-8")
+            yield from _package_sources(entry, f"{package}.")
+        elif entry.name.endswith(".py") and entry.name[:-3].isidentifier() and entry.name[0] != "_":
+            yield f"{prefix}{entry.name[:-3]}", entry.read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,12 +144,13 @@ def runtime_library() -> RuntimeLibrary:
 
 
 def runtime_origin(node: ast.ImportFrom) -> str | None:
-    """The runtime module X of `from vpl_runtime.X import ...`; None for other imports."""
+    """The runtime module X of `from vpl_runtime.X import ...` (X may be dotted, `contexts.merge`);
+    None for other imports."""
     module = node.module or ""
     head, dot, rest = module.partition(".")
     if node.level or head != RUNTIME_PACKAGE:
         return None
-    if not dot or "." in rest:
+    if not dot or not all(part.isidentifier() for part in rest.split(".")):
         raise StandaloneError(
             f"line {node.lineno}: import names from a runtime module, not {module!r}"
         )
