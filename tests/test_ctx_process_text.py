@@ -32,7 +32,7 @@ from vpl_runtime.contexts.ingress import Ingress
 from vpl_runtime.contexts.merge import Item
 from vpl_runtime.contexts.stats import Counters
 from vpl_runtime.contexts.supervisor import Stopped
-from vpl_runtime.driver import EmitFn, Fields, RunOptions, StreamFn, _drv_TextOutput
+from vpl_runtime.driver import EmitFn, Fields, RunOptions, StreamFn, TextOutput
 from vpl_runtime.output import json_line_emitter
 
 pytestmark = pytest.mark.skipif(
@@ -146,7 +146,7 @@ def run_with_text(
 
     run_options = RunOptions(
         backend="process",
-        text_output=_drv_TextOutput(json_line_emitter, chunks.append, count_lines),
+        text_output=TextOutput(json_line_emitter, chunks.append, count_lines),
         **options,
     )
     result: list[BaseException] = []
@@ -208,7 +208,7 @@ def test_text_is_shipped_before_the_context_waits_for_input() -> None:
     options = RunOptions(
         backend="process",
         flush_output=flushed.set,
-        text_output=_drv_TextOutput(json_line_emitter, written.put),
+        text_output=TextOutput(json_line_emitter, written.put),
     )
     push, close = start_contexts(awkward_specs(), no_emitter, None, options)
     try:
@@ -236,7 +236,7 @@ def test_lines_written_before_a_failure_are_shipped() -> None:
     specs = (ContextSpec("failing", run_failing, routes=("E",)),)
     chunks: list[str] = []
     options = RunOptions(
-        backend="process", text_output=_drv_TextOutput(json_line_emitter, chunks.append)
+        backend="process", text_output=TextOutput(json_line_emitter, chunks.append)
     )
     push, close = start_contexts(specs, no_emitter, None, options)
     with pytest.raises(ContextFailure, match="in stream 'S' at input event 5: ValueError: four"):

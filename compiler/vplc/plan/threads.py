@@ -178,9 +178,7 @@ def plan_threads(
     return tuple(plans), tuple(pool_plans[n] for n in streams if n in pool_plans)
 
 
-def _bases(
-    streams: Mapping[str, model.Stream], shared: tuple[SharedThread, ...]
-) -> dict[str, str]:
+def _bases(streams: Mapping[str, model.Stream], shared: tuple[SharedThread, ...]) -> dict[str, str]:
     """Per stream, the context whose threads run it: its own, or its shared thread's."""
     merged = {ctx: group.contexts[0] for group in shared for ctx in group.contexts}
     return {name: merged.get(context_of(s), context_of(s)) for name, s in streams.items()}

@@ -2,9 +2,9 @@
 
 Each statement of a `vpl_runtime` module becomes a `Unit` that knows the names it binds and
 the names it mentions; `standalone` pastes the units a generated module needs. This relies on
-the runtime's conventions: standard library only, every top-level name unique across its
-modules, and runtime modules importing each other only with `from vpl_runtime.X import name`
-at the top level.
+the runtime's conventions: standard library only, every public top-level name unique across
+its modules (private ones are renamed on paste where they clash, see `rename`), and runtime
+modules importing each other only with `from vpl_runtime.X import name` at the top level.
 
 Everything here works on `ast` trees and source lines, never on regexes: black may wrap an
 import over several lines, and a statement's text is cut by its node's line numbers.
@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+from vplc.standalone.rename import Spot, is_private, rename_text, shadowed, spots
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -82,6 +84,11 @@ class Unit:
     text: str
     binds: frozenset[str]  # names it defines or changes (`X[k] = v` changes X)
     refs: frozenset[str]  # every name it mentions, annotations included (mypy needs them)
+    spots: tuple[Spot, ...] = ()  # where `text` spells private names (for renaming)
+
+    def renamed(self, new: Mapping[str, str]) -> str:
+        """`text` with the private names in `new` renamed."""
+        return rename_text(self.text, self.spots, new) if new else self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,20 @@ class RuntimeLibrary:
                         f"{module.name}: imports {name!r} from unknown {origin!r}"
                     )
         return cls(modules, _dependency_order(modules))
+
+    def origin(self, module: str, name: str) -> str | None:
+        """The module that defines `name` as module `module` sees it (through its imports of
+        other runtime modules); None for a standard-library import, a builtin or a local."""
+        seen = set()
+        while module not in seen:
+            seen.add(module)
+            found = self.modules[module]
+            if name in found.binders:
+                return module
+            if name not in found.links:
+                return None
+            module = found.links[name]
+        return None
 
     def exports(self, module: str, name: str) -> bool:
         """Whether `from vpl_runtime.<module> import <name>` is valid."""
@@ -200,6 +221,7 @@ def _index_module(name: str, source: str) -> RuntimeModule:
     tree = ast.parse(source, filename=f"{RUNTIME_PACKAGE}/{name}.py")
     lines = source.splitlines(keepends=True)
     units: list[Unit] = []
+    nodes: list[ast.stmt] = []
     simple = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
     imports: dict[str, ImportedName] = {}
     links: dict[str, str] = {}
@@ -217,8 +239,18 @@ def _index_module(name: str, source: str) -> RuntimeModule:
             start, end = line_span(lines, node)
             text = "".join(lines[start:end]).rstrip()
             binds, refs = frozenset(bound_names(node)), frozenset(_referenced(node))
-            units.append(Unit(name, len(units), isinstance(node, simple), text, binds, refs))
-    return RuntimeModule(name, tuple(units), _binders(units), imports, links, frozenset(future))
+            found = spots(node, lines, start)
+            units.append(Unit(name, len(units), isinstance(node, simple), text, binds, refs, found))
+            nodes.append(node)
+    binders = _binders(units)
+    private = frozenset(n for n in (*binders, *links) if is_private(n))
+    for node in nodes:
+        if clash := shadowed(node, private):
+            raise StandaloneError(
+                f"{name}: line {node.lineno}: local name(s) {sorted(clash)} are also private "
+                "names of the module (rename the local)"
+            )
+    return RuntimeModule(name, tuple(units), binders, imports, links, frozenset(future))
 
 
 def _binders(units: list[Unit]) -> dict[str, tuple[int, ...]]:
@@ -292,7 +324,7 @@ def _referenced(node: ast.stmt) -> set[str]:
 
 
 def _string_annotation_names(annotation: ast.expr) -> set[str]:
-    """Names inside quoted annotations (`-> "_drv_Files"`): mypy resolves them, so must we."""
+    """Names inside quoted annotations (`-> "_Files"`): mypy resolves them, so must we."""
     names: set[str] = set()
     for sub in ast.walk(annotation):
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):

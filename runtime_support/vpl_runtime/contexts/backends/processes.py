@@ -57,7 +57,7 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
-    _drv_TextOutput,
+    TextOutput,
 )
 
 _TEXT_BATCH = 1 << 16  # characters of formatted output a child ships at once
@@ -75,7 +75,7 @@ class _Shared:
     batch_size: int
     counting: bool  # count events per stream for --stats
     parent: int  # the parent's pid
-    text: _drv_TextOutput | None  # children format their output lines as text
+    text: TextOutput | None  # children format their output lines as text
     caller: int | None  # the context that runs in the parent, on the caller's thread
 
     def child_fds(self, me: int) -> set[int]:
