@@ -6,8 +6,15 @@ non-decreasing cascade order and a promise `upto`: that producer will never agai
 item below it. The context processes items in (cascade, producer, arrival) order: an item
 (c, p) may go once no producer q can still send one before it, i.e. c < upto[q], or
 c == upto[q] and p < q (`Pending.bounds`). That is the order of the single-threaded run.
+
+The protocol's invariants — each producer's promises never go down, no item arrives below
+its producer's promise, a context processes ids in non-decreasing order — hold by
+construction. With `VPL_CHECK_INVARIANTS=1` in the environment (read once, at import; the
+test suite sets it) they are checked: `CheckedPending` and `ContextRuntime` raise
+`InvariantError` at the first violation. Without it nothing is checked, at no cost.
 """
 
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
@@ -20,6 +27,12 @@ Item: TypeAlias = tuple[str, int, Fields, int]
 Batch: TypeAlias = tuple[int, list[Item], int]
 # release(producer, batches, events): give back the channel room of processed batches
 ReleaseFn: TypeAlias = Callable[[int, int, int], None]
+
+CHECK_INVARIANTS = os.environ.get("VPL_CHECK_INVARIANTS", "") not in ("", "0")
+
+
+class InvariantError(AssertionError):
+    """The merge protocol was broken (only raised with VPL_CHECK_INVARIANTS=1)."""
 
 
 class Pending:
@@ -49,7 +62,7 @@ class Pending:
                 self.ends[producer].append((total, len(items)))
             else:
                 self.empty[producer] += 1
-            self.upto[producer] = max(self.upto[producer], upto)  # promises only grow
+            self.upto[producer] = upto  # promises only grow (CheckedPending checks it)
         return sum(len(q) for q in self.queues)
 
     def bounds(self, next_flush: int) -> list[int]:
@@ -80,3 +93,33 @@ class Pending:
             if batches:
                 self.empty[p] = 0
                 release(p, batches, events)
+
+
+class CheckedPending(Pending):
+    """`Pending` that checks what arrives against the producers' promises."""
+
+    __slots__ = ()
+
+    def receive(self, batches: list[Batch]) -> int:
+        for producer, items, upto in batches:
+            shift = self.shifts[producer]
+            last = self.upto[producer]
+            for item in items:
+                cascade = item[3] << shift
+                if cascade < last:
+                    raise InvariantError(
+                        f"producer {producer} sent cascade {cascade} below {last} (its promise "
+                        "or an item before it)"
+                    )
+                last = cascade
+            if upto << shift < self.upto[producer]:
+                raise InvariantError(
+                    f"producer {producer}'s promise went down from {self.upto[producer]} to "
+                    f"{upto << shift}"
+                )
+        return super().receive(batches)
+
+
+def new_pending(producers: int, shifts: Sequence[int] = ()) -> Pending:
+    """The `Pending` of a context: checked with VPL_CHECK_INVARIANTS=1."""
+    return (CheckedPending if CHECK_INVARIANTS else Pending)(producers, shifts)

@@ -13,7 +13,14 @@ from time import perf_counter
 from typing import Protocol
 
 from vpl_runtime.contexts.cascade import CASCADE_END, SUB, flush_id, next_flush, unrefined
-from vpl_runtime.contexts.merge import Batch, Item, Pending
+from vpl_runtime.contexts.merge import (
+    CHECK_INVARIANTS,
+    Batch,
+    InvariantError,
+    Item,
+    Pending,
+    new_pending,
+)
 from vpl_runtime.contexts.stats import Counters
 from vpl_runtime.driver import EmitFn, Fields, Instrument, StreamFn
 
@@ -214,10 +221,12 @@ class ContextRuntime:
         if self.served:
             raise RuntimeError(f"context '{self.name}': serve called twice")
         order = sorted(flushes, key=lambda flush: flush[0])
+        if CHECK_INVARIANTS:
+            routes, order = self._checked(routes, order)
         if self._on_caller:
             self._routes, self._flushes, self.served = routes, order, True
             return  # the ingress runs it: `handle`, `advance`, `finish`
-        pending = Pending(self._producers, self.scales.shifts)
+        pending = new_pending(self._producers, self.scales.shifts)
         if self.scales.no_input:  # the ingress sends it nothing: its promise is moot
             pending.upto[0] = CASCADE_END
         transport = self._transport
@@ -245,6 +254,39 @@ class ContextRuntime:
                 batches = transport.take(True)
         transport.idle()
         self.served = True
+
+    def _checked(
+        self, routes: Mapping[str, StreamFn], order: Sequence[tuple[int, Callable[[], None]]]
+    ) -> tuple[dict[str, StreamFn], list[tuple[int, Callable[[], None]]]]:
+        """`routes` and flushes that check that processed ids never decrease (debug mode)."""
+        last = [-1]
+
+        def check(what: str) -> None:
+            if self._cascade < last[0]:
+                raise InvariantError(
+                    f"context '{self.name}' processed {what} at cascade {self._cascade} "
+                    f"after cascade {last[0]}"
+                )
+            last[0] = self._cascade
+
+        def route(name: str, fn: StreamFn) -> StreamFn:
+            def checked(timestamp: int, fields: Fields) -> None:
+                check(f"route {name!r}")
+                fn(timestamp, fields)
+
+            return checked
+
+        def flush(k: int, fn: Callable[[], None]) -> Callable[[], None]:
+            def checked() -> None:
+                check(f"flush {k}")
+                fn()
+
+            return checked
+
+        return (
+            {name: route(name, fn) for name, fn in routes.items()},
+            [(k, flush(k, fn)) for k, fn in order],
+        )
 
     # -- run by the caller of `push` (ContextSpec.on_caller) ---------------------------------
 
