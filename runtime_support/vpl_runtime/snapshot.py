@@ -28,6 +28,7 @@ from vpl_runtime.values import MISSING
 SNAPSHOT_MAGIC = b"VPLSNAP\x00"
 SNAPSHOT_VERSION = 1
 _SNAP_HEADER = struct.Struct(">8sH32sQ32s")
+_SNAP_TYPES = {t.__name__: t for t in (bool, int, float, str, list, dict, tuple, object)}
 
 
 def encode_snapshot(fingerprint: str, state: dict[str, object]) -> bytes:
@@ -72,6 +73,8 @@ class _SnapUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "deque"):
             return deque
+        if module == "builtins" and name in _SNAP_TYPES:  # type tags of keys (`key_of`)
+            return _SNAP_TYPES[name]
         if name == "MISSING":  # whatever module defines it (a standalone module inlines it)
             return MISSING
         raise pickle.UnpicklingError(f"unexpected global {module}.{name}")

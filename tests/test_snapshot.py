@@ -1,0 +1,239 @@
+"""Snapshots (SEMANTICS §15 "Library", D35): the bytes format, and the restore property —
+a pipeline restored from a snapshot taken after k pushes, fed the rest, gives exactly the
+output of the run that was never interrupted."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import pickle
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pipeline_helpers import Event
+from test_op_semantics import events as op_events
+from test_op_semantics import programs as op_programs
+from test_op_semantics import vpl_source
+from test_pools import pool_programs
+
+from vpl_runtime.snapshot import SNAPSHOT_VERSION, decode_snapshot, encode_snapshot
+from vpl_runtime.values import MISSING
+from vplc.codegen import generate as vplc_generate
+from vplc.pipeline import analyse
+from vplc.plan.planner import plan
+
+ROOT = Path(__file__).resolve().parent.parent
+ONE = "a" * 64
+OTHER = "b" * 64
+
+# -- the bytes format ----------------------------------------------------------------------
+
+
+def test_state_round_trips_with_missing_and_deques() -> None:
+    from collections import deque
+
+    state: dict[str, object] = {"w": (3, MISSING, deque([(1, {"x": 1})], maxlen=4)), "n": 2}
+    back = decode_snapshot(ONE, encode_snapshot(ONE, state))
+    assert back == state
+    w = back["w"]
+    assert isinstance(w, tuple) and w[1] is MISSING and w[2].maxlen == 4
+
+
+def test_missing_pickles_to_itself() -> None:
+    assert pickle.loads(pickle.dumps(MISSING, protocol=5)) is MISSING
+
+
+@pytest.mark.parametrize("data", [b"", b"VPLSNAP", b"hello world" * 20, b"\x80\x05N."])
+def test_bytes_that_are_no_snapshot(data: bytes) -> None:
+    with pytest.raises(ValueError, match="not a vplc snapshot"):
+        decode_snapshot(ONE, data)
+
+
+def test_another_format_version() -> None:
+    data = bytearray(encode_snapshot(ONE, {}))
+    struct.pack_into(">H", data, 8, SNAPSHOT_VERSION + 1)
+    with pytest.raises(
+        ValueError, match=f"unsupported snapshot format version {SNAPSHOT_VERSION + 1}"
+    ):
+        decode_snapshot(ONE, bytes(data))
+
+
+def test_snapshot_of_another_program() -> None:
+    with pytest.raises(ValueError, match="snapshot of another program"):
+        decode_snapshot(OTHER, encode_snapshot(ONE, {"n": 1}))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "extend"])
+def test_corrupt_payload(damage: str) -> None:
+    data = bytearray(encode_snapshot(ONE, {"n": 1, "s": "text"}))
+    if damage == "flip":
+        data[-3] ^= 0x01
+    elif damage == "truncate":
+        del data[-1]
+    else:
+        data += b"\x00"
+    with pytest.raises(ValueError, match="corrupt snapshot"):
+        decode_snapshot(ONE, bytes(data))
+
+
+def test_a_payload_naming_other_globals_is_refused_not_run() -> None:
+    """A checksum is no signature: a payload that would call a function is still refused."""
+    payload = pickle.dumps({"x": print}, protocol=5)  # a reference to builtins.print
+    header = struct.pack(
+        ">8sH32sQ32s",
+        b"VPLSNAP\x00",
+        SNAPSHOT_VERSION,
+        bytes.fromhex(ONE),
+        len(payload),
+        hashlib.sha256(payload).digest(),
+    )
+    with pytest.raises(ValueError, match=r"corrupt snapshot .*unexpected global builtins\.print"):
+        decode_snapshot(ONE, header + payload)
+
+
+# -- generated modules ---------------------------------------------------------------------
+
+
+@functools.cache
+def pipeline_class(source: str, one_thread: bool = True) -> Any:
+    """The generated Pipeline of `source`, compiled once per text (without black, which only
+    reformats and costs most of the compile time)."""
+    with mock.patch.object(vplc_generate, "format_source", lambda text: text):
+        code = vplc_generate.generate_module(
+            plan(analyse(source, "snap.vpl").plan.program, one_thread)
+        )
+    namespace: dict[str, Any] = {"__name__": "generated_under_test"}
+    exec(compile(code, "snap.py", "exec"), namespace)
+    return namespace["Pipeline"]
+
+
+Line = tuple[str, int, dict[str, Any]]
+
+
+def uninterrupted(cls: Any, events: list[Event]) -> list[Line]:
+    lines: list[Line] = []
+    pipeline = cls(lambda s, t, f: lines.append((s, t, f)))
+    for event in events:
+        pipeline.push(*event)
+    pipeline.close()
+    return lines
+
+
+def restored_after(cls: Any, events: list[Event], k: int) -> list[Line]:
+    """The first k events into one pipeline, the rest into a pipeline restored from its
+    snapshot (the first one is dropped without close, as a crash would)."""
+    lines: list[Line] = []
+    first = cls(lambda s, t, f: lines.append((s, t, f)))
+    for event in events[:k]:
+        first.push(*event)
+    data = first.snapshot()
+    assert first.snapshot() == data  # deterministic: same state, same bytes
+    second = cls.restore(lambda s, t, f: lines.append((s, t, f)), data)
+    for event in events[k:]:
+        second.push(*event)
+    second.close()
+    return lines
+
+
+def check_split(source: str, events: list[Event], k: int, one_thread: bool = True) -> None:
+    cls = pipeline_class(source, one_thread)
+    k = min(k, len(events))
+    assert restored_after(cls, events, k) == uninterrupted(cls, events), (source, k)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(op_programs(), op_events(), st.integers(0, 8))
+def test_restored_pipeline_continues_op_programs(program: Any, evs: Any, k: int) -> None:
+    """Every window kind, partitions, distinct, limit, aggregates, a consumer after or in a
+    merge (the queued delivery)."""
+    events = [("Order", ts, dict(f)) for ts, f in evs]
+    check_split(vpl_source(*program), events, k)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_programs(), st.integers(0, 60))
+def test_restored_pipeline_continues_pools_run_in_place(program: Any, k: int) -> None:
+    """Pools on one thread: a broadcast pool's copies each keep their own state."""
+    source, events = program
+    check_split(source, events, k)
+
+
+LATE = """\
+event Scan:
+    parcel: str
+    hub: str
+stream Late = Scan
+    .watermark(out_of_order: {ooo}ms)
+    .allowed_lateness({allowed}ms)
+    .partition_by(hub)
+    .window({size}ms)
+    .aggregate(n: count(), hub: last(hub))
+    .emit(hub: hub, n: n)
+stream Firsts = Scan
+    .distinct(parcel)
+    .limit({limit})
+    .emit(parcel: parcel)
+"""
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 30),
+    st.integers(0, 30),
+    st.integers(1, 50),
+    st.integers(0, 6),
+    st.lists(
+        st.tuples(st.integers(0, 120), st.sampled_from("pqrs"), st.sampled_from("HJ")), max_size=30
+    ),
+    st.integers(0, 30),
+)
+def test_restored_pipeline_continues_late_data(
+    ooo: int, allowed: int, size: int, limit: int, scans: list[tuple[int, str, str]], k: int
+) -> None:
+    """The watermark, the latest timestamps and marks per type are state too."""
+    source = LATE.format(ooo=ooo, allowed=allowed, size=size, limit=limit)
+    events: list[Event] = [("Scan", ts, {"parcel": p, "hub": h}) for ts, p, h in scans]
+    check_split(source, events, k)
+
+
+def test_snapshot_of_a_fresh_pipeline_restores_to_a_fresh_one() -> None:
+    source = LATE.format(ooo=5, allowed=5, size=10, limit=2)
+    cls = pipeline_class(source)
+    events: list[Event] = [("Scan", t, {"parcel": "p", "hub": "H"}) for t in (0, 3, 12, 30)]
+    fresh = cls(lambda s, t, f: None).snapshot()
+    assert fresh == cls(lambda s, t, f: None).snapshot()
+    restored = cls.restore(lambda s, t, f: None, fresh)
+    assert restored.snapshot() == fresh
+    check_split(source, events, 0)
+
+
+def test_restoring_another_programs_snapshot_raises() -> None:
+    one = pipeline_class(LATE.format(ooo=5, allowed=5, size=10, limit=2))
+    other = pipeline_class(LATE.format(ooo=5, allowed=5, size=10, limit=3))
+    with pytest.raises(ValueError, match="snapshot of another program"):
+        other.restore(lambda s, t, f: None, one(lambda s, t, f: None).snapshot())
+
+
+def test_snapshot_after_close_raises() -> None:
+    pipeline = pipeline_class(LATE.format(ooo=5, allowed=5, size=10, limit=2))(lambda s, t, f: None)
+    pipeline.close()
+    with pytest.raises(RuntimeError, match=r"snapshot\(\) after close"):
+        pipeline.snapshot()
+
+
+def test_the_snapshot_benchmark_runs() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_snapshot.py"), "--partitions", "2000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "2,000 partitions" in run.stdout and "restored output equal" in run.stdout
