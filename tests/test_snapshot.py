@@ -237,3 +237,16 @@ def test_the_snapshot_benchmark_runs() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "2,000 partitions" in run.stdout and "restored output equal" in run.stdout
+
+
+def test_vplc_plan_lists_each_streams_state(tmp_path: Path) -> None:
+    program = tmp_path / "late.vpl"
+    program.write_text(LATE.format(ooo=5, allowed=5, size=10, limit=2), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "vplc.cli", "plan", str(program)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "      windows_Late: window map by hub (8:5 .window(10ms))" in run.stdout
+    assert "      seen_Firsts_1: distinct set (12:5 .distinct(parcel)): keys seen" in run.stdout
+    assert "      passed_Firsts_2: limit counter (13:5 .limit(2)): events passed" in run.stdout
+    assert "program state:\n  highest: latest timestamp by input type" in (run.stdout)

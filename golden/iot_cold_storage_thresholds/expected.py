@@ -178,7 +178,6 @@ def _build(
 
     def restore_state(saved: dict[str, object]) -> None:
         """Put `snapshot_state()` values back, in place."""
-        pass  # no stream keeps state
 
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Reading":

@@ -38,7 +38,7 @@ from vpl_runtime.values import MISSING, v_div, v_ge
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "781068aa4c896511af2aa15d5a220eec5da15811602e8e321da9cc38ff7b48b5"
+PROGRAM_FINGERPRINT = "b4fbaa5dc4ed1dbda654397cef2e0df6b7eb34da8829a9b9cda52e493ecfe00d"
 
 
 class Window_RegionRevenue:

@@ -36,7 +36,7 @@ def state_functions(decls: Sequence[StateDecl], uses: set[str]) -> Lines:
         "def restore_state(saved: dict[str, object]) -> None:",
         '    """Put `snapshot_state()` values back, in place."""',
         *([f"    nonlocal {', '.join(rebound)}"] if rebound else []),
-        *("    " + line for line in (restores or ["pass  # no stream keeps state"])),
+        *("    " + line for line in restores),
     ]
 
 

@@ -81,7 +81,7 @@ def _stream_state(plan: Plan, sp: StreamPlan) -> list[str]:
             decls += scheduler_state(pools[sp.stream.name])
         if decls:
             lines.append(f"    state{' of ' + part.where if part.where else ''}:")
-            lines += ["  " + _state_line(d) for d in decls]
+            lines += ["    " + _state_line(d) for d in decls]
     return lines
 
 
@@ -89,7 +89,7 @@ def _state_line(decl: StateDecl) -> str:
     keyed = f" by {decl.keyed}" if decl.keyed else ""
     op = f" ({decl.op})" if decl.op else ""
     detail = f": {decl.detail}" if decl.detail else ""
-    return f"    {decl.name}: {decl.kind.value}{keyed}{op}{detail}"
+    return f"  {decl.name}: {decl.kind.value}{keyed}{op}{detail}"
 
 
 def _stream(sp: StreamPlan) -> list[str]:

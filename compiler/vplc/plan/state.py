@@ -27,8 +27,8 @@ class StateKind(Enum):
     LIMIT = "limit counter"
     ROUND_ROBIN = "round-robin position"
     WORKER_CACHE = "key-to-worker cache"
-    HIGHEST = "latest timestamp per input type"
-    MARKS = "watermark per input type"
+    HIGHEST = "latest timestamp"
+    MARKS = "watermark mark"
     WATERMARK = "watermark"
     QUEUE = "delivery queue"
     COPIES = "in-place copies"  # a broadcast pool run on one thread: each copy's own state
@@ -190,7 +190,7 @@ def copies_state(stream: model.Stream) -> StateDecl:
 LATENESS_STATE = (
     StateDecl("highest", StateKind.HIGHEST, None, None, keyed="input type"),
     StateDecl("marks", StateKind.MARKS, None, None, keyed="input type"),
-    StateDecl("watermark", StateKind.WATERMARK, None, None, detail="minimum of the marks"),
+    StateDecl("watermark", StateKind.WATERMARK, None, None, detail="minimum over input types"),
 )
 QUEUE_STATE = StateDecl("queue", StateKind.QUEUE, None, None, detail="empty between pushes")
 
