@@ -88,35 +88,34 @@ def window_class(stream: str) -> str:
 
 def stream_state(stream: model.Stream) -> tuple[StateDecl, ...]:
     """The state of `stream` (or of one part of it, see `stream_parts`), in op order."""
-    name = stream.name
     shape = shape_of(stream)
+    live = {id(op) for segment in (shape.pre, shape.between, shape.post) for op in _run(segment)}
     decls: list[StateDecl] = []
     for position, op in enumerate(stream.ops, start=1):
         where = f"{op.origin.line}:{op.origin.column} {op.origin.text}"
-        if isinstance(op, model.Distinct):
-            decls.append(
-                StateDecl(
-                    state_name(StateKind.DISTINCT, name, position),
-                    StateKind.DISTINCT,
-                    name,
-                    where,
-                    detail="keys seen",
-                )
-            )
-        elif isinstance(op, model.Limit) and op.count > 0:
-            decls.append(
-                StateDecl(
-                    state_name(StateKind.LIMIT, name, position),
-                    StateKind.LIMIT,
-                    name,
-                    where,
-                    detail="events passed",
-                )
-            )
-        elif isinstance(op, model.Window) and op is shape.window:
+        if op is shape.window:
             decls.append(_window_decl(stream, where))
+        elif id(op) not in live:
+            continue
+        elif isinstance(op, model.Distinct):
+            decls.append(_op_decl(StateKind.DISTINCT, stream.name, position, where, "keys seen"))
+        elif isinstance(op, model.Limit) and op.count > 0:
+            decls.append(_op_decl(StateKind.LIMIT, stream.name, position, where, "events passed"))
     # An aggregate without a window aggregates each event alone (W001): no state.
     return tuple(decls)
+
+
+def _run(segment: tuple[model.StreamOp, ...]) -> tuple[model.StreamOp, ...]:
+    """The ops of a segment that can run: none after a `.limit(0)`, which drops everything
+    (the code generator writes no code, hence no state, for them)."""
+    for i, op in enumerate(segment):
+        if isinstance(op, model.Limit) and op.count <= 0:
+            return segment[:i]
+    return segment
+
+
+def _op_decl(kind: StateKind, stream: str, position: int, where: str, detail: str) -> StateDecl:
+    return StateDecl(state_name(kind, stream, position), kind, stream, where, detail=detail)
 
 
 def _window_decl(stream: model.Stream, where: str) -> StateDecl:
