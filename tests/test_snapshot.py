@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import pickle
 import struct
 import subprocess
@@ -250,3 +251,68 @@ def test_vplc_plan_lists_each_streams_state(tmp_path: Path) -> None:
     assert "      seen_Firsts_1: distinct set (12:5 .distinct(parcel)): keys seen" in run.stdout
     assert "      passed_Firsts_2: limit counter (13:5 .limit(2)): events passed" in run.stdout
     assert "program state:\n  highest: latest timestamp by input type" in (run.stdout)
+
+
+STANDALONE_CHECK = """\
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import prog
+events = [("Reading", 10 * i, {"v": i % 5}) for i in range(40)]
+out = []
+pipeline = prog.Pipeline(lambda s, t, f: out.append([s, t, f]))
+if sys.argv[2] == "first":
+    for event in events[:17]:
+        pipeline.push(*event)
+    sys.stdout.buffer.write(pipeline.snapshot())
+elif sys.argv[2] == "all":
+    for event in events:
+        pipeline.push(*event)
+        if event is events[16]:
+            del out[:]  # what the first process wrote
+    pipeline.close()
+    print(json.dumps(out))
+else:
+    pipeline = prog.Pipeline.restore(lambda s, t, f: out.append([s, t, f]), sys.stdin.buffer.read())
+    for event in events[17:]:
+        pipeline.push(*event)
+    pipeline.close()
+    print(json.dumps(out))
+"""
+
+
+def test_a_standalone_module_restores_in_another_process(tmp_path: Path) -> None:
+    """The runtime inlined (`MISSING` is the module's own), restored by a new interpreter."""
+    source = tmp_path / "prog.vpl"
+    source.write_text(
+        "stream S = Reading .window(4) .aggregate(n: count(), top: max(v)) .emit(n: n, top: top)\n"
+        "stream D = Reading .distinct(v) .limit(3) .emit(v: v)\n",
+        encoding="utf-8",
+    )
+    compiled = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vplc.cli",
+            "compile",
+            "--standalone",
+            str(source),
+            "-o",
+            str(tmp_path / "prog.py"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    (tmp_path / "check.py").write_text(STANDALONE_CHECK, encoding="utf-8")
+
+    def bare(*args: str, data: bytes = b"") -> bytes:
+        run = subprocess.run(
+            [sys.executable, "-I", str(tmp_path / "check.py"), str(tmp_path), *args],
+            input=data,
+            capture_output=True,
+        )
+        assert run.returncode == 0, run.stderr.decode()
+        return run.stdout
+
+    restored = json.loads(bare("second", data=bare("first")))
+    assert restored and restored == json.loads(bare("all"))
