@@ -75,13 +75,13 @@ def generated_json_parser(fast: Loads | None) -> Iterator[None]:
     The runtime picks orjson by itself when it is importable; the stdlib rows need it off.
     This reaches into `vpl_runtime.evt` internals, which is acceptable for a benchmark only.
     """
-    saved, saved_fast = rt_evt._evt_json_loads, rt_driver._drv_FAST_LOADS
-    rt_evt._evt_json_loads = rt_evt._evt_make_json_loads(fast)
-    rt_driver._drv_FAST_LOADS = fast  # the read loop's JSON Lines fast path
+    saved, saved_fast = rt_evt._json_loads, rt_driver._FAST_LOADS
+    rt_evt._json_loads = rt_evt._make_json_loads(fast)
+    rt_driver._FAST_LOADS = fast  # the read loop's JSON Lines fast path
     try:
         yield
     finally:
-        rt_evt._evt_json_loads, rt_driver._drv_FAST_LOADS = saved, saved_fast
+        rt_evt._json_loads, rt_driver._FAST_LOADS = saved, saved_fast
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ import os
 import pytest
 from hypothesis import settings
 
+# The merge protocol's invariants are checked in every test, and in every process a test
+# starts (the variable is inherited): vpl_runtime reads it once, when first imported.
+os.environ["VPL_CHECK_INVARIANTS"] = "1"
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

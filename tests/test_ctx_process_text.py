@@ -18,16 +18,21 @@ from typing import Any
 import pytest
 
 from vpl_runtime.contexts import ContextFailure, ContextRuntime, ContextSpec, start_contexts
-from vpl_runtime.ctx_core import _ctx_Counters, _ctx_Graph, _ctx_Ingress, _ctx_Item, _ctx_Stopped
-from vpl_runtime.ctx_support import (
-    _ctx_decode_batch,
-    _ctx_dumps,
-    _ctx_encode_batch,
-    _ctx_FrameReader,
-    _ctx_FrameWriter,
-    _ctx_pipe,
+from vpl_runtime.contexts.backends.pipes import (
+    FrameReader,
+    FrameWriter,
+    decode_batch,
+    dumps,
+    encode_batch,
+    pipe,
 )
-from vpl_runtime.driver import EmitFn, Fields, RunOptions, StreamFn, _drv_TextOutput
+from vpl_runtime.contexts.cascade import input_id
+from vpl_runtime.contexts.graph import Graph
+from vpl_runtime.contexts.ingress import Ingress
+from vpl_runtime.contexts.merge import Item
+from vpl_runtime.contexts.stats import Counters
+from vpl_runtime.contexts.supervisor import Stopped
+from vpl_runtime.driver import EmitFn, Fields, RunOptions, StreamFn, TextOutput
 from vpl_runtime.output import json_line_emitter
 
 pytestmark = pytest.mark.skipif(
@@ -141,7 +146,7 @@ def run_with_text(
 
     run_options = RunOptions(
         backend="process",
-        text_output=_drv_TextOutput(json_line_emitter, chunks.append, count_lines),
+        text_output=TextOutput(json_line_emitter, chunks.append, count_lines),
         **options,
     )
     result: list[BaseException] = []
@@ -203,7 +208,7 @@ def test_text_is_shipped_before_the_context_waits_for_input() -> None:
     options = RunOptions(
         backend="process",
         flush_output=flushed.set,
-        text_output=_drv_TextOutput(json_line_emitter, written.put),
+        text_output=TextOutput(json_line_emitter, written.put),
     )
     push, close = start_contexts(awkward_specs(), no_emitter, None, options)
     try:
@@ -231,7 +236,7 @@ def test_lines_written_before_a_failure_are_shipped() -> None:
     specs = (ContextSpec("failing", run_failing, routes=("E",)),)
     chunks: list[str] = []
     options = RunOptions(
-        backend="process", text_output=_drv_TextOutput(json_line_emitter, chunks.append)
+        backend="process", text_output=TextOutput(json_line_emitter, chunks.append)
     )
     push, close = start_contexts(specs, no_emitter, None, options)
     with pytest.raises(ContextFailure, match="in stream 'S' at input event 5: ValueError: four"):
@@ -276,51 +281,57 @@ def test_ingress_hands_one_list_to_the_contexts_that_take_the_same_events() -> N
         ContextSpec("z", run_none, routes=("B",)),
         ContextSpec("w", run_none, upstream=("x",)),
     )
-    sent: list[tuple[int, list[_ctx_Item], int]] = []
-    counters = _ctx_Counters()
+    sent: list[tuple[int, list[Item], int]] = []
+    counters = Counters()
 
-    def send(target: int, items: list[_ctx_Item], upto: int) -> None:
+    def send(target: int, items: list[Item], upto: int) -> None:
         sent.append((target, items, upto))
 
-    ingress = _ctx_Ingress(_ctx_Graph.build(specs), send, 3, counters)
+    ingress = Ingress(Graph.build(specs), send, 3, counters)
     ingress.push("A", 10, {"a": 0})
     ingress.push("B", 11, {"b": 1})
     ingress.push("C", 12, {})  # no context takes C: numbered all the same
     assert sent == []
     ingress.push("A", 13, {"a": 3})  # the third routed event fills the batch
-    log = [("A", 10, {"a": 0}, 0), ("B", 11, {"b": 1}, 1), ("A", 13, {"a": 3}, 3)]
+    log = [
+        ("A", 10, {"a": 0}, input_id(0)),
+        ("B", 11, {"b": 1}, input_id(1)),
+        ("A", 13, {"a": 3}, input_id(3)),
+    ]
+    upto = input_id(3) + 1  # nothing more below the next event (a barrier may come there)
     # w takes no input events: it gets nothing, not even promises (it needs none).
-    assert sent == [(0, log, 4), (1, log, 4), (2, [log[1]], 4)]
+    assert sent == [(0, log, upto), (1, log, upto), (2, [log[1]], upto)]
     assert sent[0][1] is sent[1][1]  # one list: the process backend pickles it once
     assert counters.sent == 7
     ingress.push("B", 14, {})
     ingress.idle()
-    assert [(target, len(items), upto) for target, items, upto in sent[3:]] == [
-        (0, 1, 5),
-        (1, 1, 5),
-        (2, 1, 5),
+    upto = input_id(4) + 1
+    assert [(target, len(items), promise) for target, items, promise in sent[3:]] == [
+        (0, 1, upto),
+        (1, 1, upto),
+        (2, 1, upto),
     ]
     ingress.idle()  # nothing new: nothing sent
     assert len(sent) == 6
 
 
 def test_batches_travel_as_columns_and_come_back_as_items() -> None:
-    items: list[_ctx_Item] = [
+    items: list[Item] = [
         ("A", 1, {"x": [1, 2.5, None], "s": "é"}, 7),
         ("B", -3, {}, 8),
         ("A", 1 << 62, {"nested": {"k": True}}, 9),
     ]
     for batch, upto in ((items, 10), ([], 1 << 63)):
-        value = through_a_pipe(_ctx_encode_batch(batch, upto))
-        assert _ctx_decode_batch(value) == (batch, upto)
+        value = through_a_pipe(encode_batch(batch, upto))
+        assert decode_batch(value) == (batch, upto)
 
 
 def through_a_pipe(data: bytes) -> Any:
     """The object of one frame sent through a real pipe."""
-    read, write = _ctx_pipe()
+    read, write = pipe()
     try:
-        _ctx_FrameWriter(write).write(data, lambda: None)
-        (value,) = _ctx_FrameReader(read).read()
+        FrameWriter(write).write(data, lambda: None)
+        (value,) = FrameReader(read).read()
         return value
     finally:
         os.close(read)
@@ -332,9 +343,9 @@ def through_a_pipe(data: bytes) -> Any:
 
 
 def test_frames_are_read_whole() -> None:
-    read, write = _ctx_pipe()
-    reader = _ctx_FrameReader(read)
-    data = _ctx_dumps(("x", 1))
+    read, write = pipe()
+    reader = FrameReader(read)
+    data = dumps(("x", 1))
     frame = len(data).to_bytes(8, "little") + data
     os.write(write, frame[:5])
     assert reader.read() == []  # half a header
@@ -342,9 +353,9 @@ def test_frames_are_read_whole() -> None:
     assert reader.read() == []  # all but one byte
     os.write(write, frame[-1:] + frame)
     assert reader.read() == [("x", 1), ("x", 1)]
-    writer = _ctx_FrameWriter(write)
+    writer = FrameWriter(write)
     for value in range(3):
-        writer.write(_ctx_dumps(value), lambda: None)
+        writer.write(dumps(value), lambda: None)
     assert reader.read() == [0, 1, 2]
     assert reader.open
     os.close(write)
@@ -359,16 +370,16 @@ def stop_on_call(n: int) -> tuple[Callable[[], None], list[int]]:
     def check() -> None:
         calls.append(1)
         if len(calls) >= n:
-            raise _ctx_Stopped
+            raise Stopped
 
     return check, calls
 
 
 def test_a_writer_waits_on_a_full_pipe_until_check_stops_it() -> None:
-    read, write = _ctx_pipe()
+    read, write = pipe()
     check, calls = stop_on_call(2)
-    with pytest.raises(_ctx_Stopped):
-        _ctx_FrameWriter(write).write(b"x" * (8 << 20), check)  # more than a pipe holds
+    with pytest.raises(Stopped):
+        FrameWriter(write).write(b"x" * (8 << 20), check)  # more than a pipe holds
     assert len(calls) == 2
     os.close(read)
     os.close(write)
@@ -377,11 +388,11 @@ def test_a_writer_waits_on_a_full_pipe_until_check_stops_it() -> None:
 def test_a_writer_whose_reader_is_gone_waits_for_check() -> None:
     # The parent notices a dead process and stops the pipeline; the writer must not fail
     # on its own (a BrokenPipeError would read as a closed output).
-    read, write = _ctx_pipe()
+    read, write = pipe()
     os.close(read)
     check, calls = stop_on_call(2)
-    with pytest.raises(_ctx_Stopped):
-        _ctx_FrameWriter(write).write(b"data", check)
+    with pytest.raises(Stopped):
+        FrameWriter(write).write(b"data", check)
     assert len(calls) == 2
     os.close(write)
 

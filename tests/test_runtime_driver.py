@@ -737,7 +737,7 @@ def test_json_lines_fast_path_and_general_path_agree(
     source.write_text("\n".join(lines) + "\n")
     results = []
     for fast in (_json_loads_or_none(), None):
-        monkeypatch.setattr(driver, "_drv_FAST_LOADS", fast)
+        monkeypatch.setattr(driver, "_FAST_LOADS", fast)
         out = tmp_path / "out.jsonl"
         status = driver.run_module(Echo(), [str(source), "--output", str(out)], program="p")
         results.append((status, out.read_text()))

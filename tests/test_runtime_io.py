@@ -534,7 +534,7 @@ def test_json_loads_falls_back_to_stdlib_when_the_fast_parser_fails() -> None:
         calls.append(text)
         raise ValueError("unsupported")
 
-    loads = evt._evt_make_json_loads(failing_fast)
+    loads = evt._make_json_loads(failing_fast)
     assert loads('{"a": NaN}', True)["a"] != loads('{"a": NaN}', False)["a"]  # NaN, stdlib
     assert calls == ['{"a": NaN}', '{"a": NaN}']
     with pytest.raises(json.JSONDecodeError):
@@ -542,12 +542,12 @@ def test_json_loads_falls_back_to_stdlib_when_the_fast_parser_fails() -> None:
 
 
 def test_json_loads_uses_the_fast_parser_when_it_succeeds() -> None:
-    loads = evt._evt_make_json_loads(lambda text: {"fast": text})
+    loads = evt._make_json_loads(lambda text: {"fast": text})
     assert loads("{}", True) == {"fast": "{}"}
 
 
 def test_stdlib_json_loads_rejects_trailing_text() -> None:
-    loads = evt._evt_make_json_loads(None)
+    loads = evt._make_json_loads(None)
     assert loads('{"a": [1, 2.5]}', True) == {"a": [1, 2.5]}
     with pytest.raises(json.JSONDecodeError):
         loads("{} {}", False)
@@ -628,7 +628,7 @@ def test_output_fast_path_does_not_sanitise(monkeypatch: pytest.MonkeyPatch) -> 
     def fail(value: Any) -> Any:
         raise AssertionError("sanitiser used for plain values")
 
-    monkeypatch.setattr(output, "_out_sanitize", fail)
+    monkeypatch.setattr(output, "_sanitize", fail)
     assert len(emit_lines({"a": [1, 2.5, "x", None, {"b": True}]})) == 1
 
 

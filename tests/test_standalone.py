@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from vplc import __version__
 from vplc.cli import main as cli_main
+from vplc.pipeline import analyse
 from vplc.standalone.inline import (
     RuntimeLibrary,
     StandaloneError,
@@ -315,6 +317,63 @@ def test_runtime_import_cycle_is_refused() -> None:
         RuntimeLibrary.from_sources(cycle)
 
 
+# Two modules with the same private names; one imports a private name of the other.
+CLASHING_RUNTIME = {
+    "pkg.one": """\
+_LIMIT = 1  # one's limit
+
+
+class _Box:
+    def __init__(self, value: int) -> None:
+        self._value = value  # an attribute: not a module name
+
+
+def _make(value: int) -> "_Box":
+    return _Box(value + _LIMIT)
+
+
+def one() -> int:
+    return _make(0)._value
+""",
+    "two": """\
+from vpl_runtime.pkg.one import _make
+
+_LIMIT = 2
+
+
+def _helper() -> int:
+    return _LIMIT * 10
+
+
+def two() -> int:
+    return _helper() + _make(_LIMIT)._value
+""",
+}
+
+
+def test_clashing_private_names_are_renamed_after_their_module() -> None:
+    library = RuntimeLibrary.from_sources(CLASHING_RUNTIME)
+    module = "from vpl_runtime.pkg.one import one\nfrom vpl_runtime.two import two\n"
+    out = inline_runtime_from(module + "\n\nRESULT = (one(), two())\n", library)
+    names = _top_level_names(out)
+    # Clashing names get their module's name; the others keep theirs.
+    assert {"_one_LIMIT", "_two_LIMIT", "_Box", "_make", "_helper"} <= names
+    assert "_LIMIT" not in names
+    assert "_one_LIMIT = 1  # one's limit" in out  # comments and layout stay
+    assert 'def _make(value: int) -> "_Box":' in out and "self._value = value" in out
+    assert "return _two_LIMIT * 10" in out
+    assert _load(out, "clash")["RESULT"] == (1, 23)
+    # A module-level name of the generated module counts as a clash too.
+    out = inline_runtime_from(module + "\n\n_helper = 5\nRESULT = (one(), two())\n", library)
+    assert "def _two_helper() -> int:" in out and _load(out, "clash")["_helper"] == 5
+
+
+def test_a_local_named_like_a_private_module_name_is_refused() -> None:
+    shadowing = {"m": "_N = 1\n\n\ndef f(_N: int) -> int:\n    return _N\n"}
+    with pytest.raises(StandaloneError, match="_N"):
+        RuntimeLibrary.from_sources(shadowing)
+
+
 # ---------------------------------------------------------------------------------------------
 # End to end: compiled programs in a fresh virtualenv without the project's packages
 
@@ -503,3 +562,64 @@ def test_standalone_module_passes_mypy_strict(compiled: Compiled, tmp_path: Path
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Every golden program, standalone, on a bare Python: the golden output
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN_RUNS = sorted(p.parent.name for p in GOLDEN.glob("*/events.evt"))
+
+
+@pytest.fixture(scope="module")
+def golden_standalone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Golden case -> its standalone module, next to a copy of its events (compiled by the
+    command line, all at once)."""
+    folders = {name: tmp_path_factory.mktemp(f"golden_{name}") for name in GOLDEN_RUNS}
+    jobs = {}
+    for name, tmp in folders.items():
+        (tmp / "events.evt").write_bytes((GOLDEN / name / "events.evt").read_bytes())
+        command = [sys.executable, "-m", "vplc.cli", "compile", "--standalone"]
+        source = str(GOLDEN / name / "program.vpl")
+        jobs[name] = subprocess.Popen(
+            [*command, source, "-o", str(tmp / "standalone.py")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    for name, job in jobs.items():
+        _, stderr = job.communicate()
+        assert job.returncode == 0, f"{name}: {stderr}"
+    return {name: tmp / "standalone.py" for name, tmp in folders.items()}
+
+
+def _stream_order(text: str, unordered: set[str]) -> str:
+    """`test_golden`'s form of a threaded run's output: each stream's lines in their order
+    (an unordered pool's lines as a set)."""
+
+    def key(line: str) -> tuple[str, str]:
+        stream = str(json.loads(line)["stream"])
+        return (stream, line if stream in unordered else "")
+
+    return "".join(sorted(text.splitlines(keepends=True), key=key))
+
+
+@pytest.mark.parametrize("name", GOLDEN_RUNS)
+def test_every_golden_runs_standalone_on_a_bare_python(
+    name: str, bare_python: Path, golden_standalone: dict[str, Path]
+) -> None:
+    standalone = golden_standalone[name]
+    source = standalone.read_text("utf-8")
+    assert not any(m.startswith("vpl_runtime") for m in _imported_modules(source))
+    got = _run(bare_python, standalone, "-I")
+    assert got.returncode in (0, 3), got.stderr
+    expected_out = (GOLDEN / name / "output.jsonl").read_text("utf-8")
+    expected_err = (GOLDEN / name / "stderr.txt").read_text("utf-8")
+    stdout, stderr = got.stdout, got.stderr
+    plan = analyse((GOLDEN / name / "program.vpl").read_text("utf-8"), "program.vpl").plan
+    if plan.contexts:  # threads: `test_golden` compares in this form
+        unordered = {p.stream for p in plan.pools if not p.pool.ordered}
+        stdout = _stream_order(stdout, unordered)
+        stderr = "".join(sorted(stderr.splitlines(keepends=True)))
+    assert expected_out.count("\n") >= 1
+    assert (stdout, stderr) == (expected_out, expected_err)

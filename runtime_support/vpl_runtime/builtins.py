@@ -17,21 +17,21 @@ from vpl_runtime.keys import key_text
 from vpl_runtime.values import MAX_ELEMENTS, MISSING, Value, v_in, v_pow
 
 # Default of optional parameters: distinct from null (None) and from MISSING.
-_BUILTINS_ABSENT: Value = object()
+_ABSENT: Value = object()
 # Rust `char::is_whitespace` (Unicode White_Space); Python's `isspace` also has U+001C..1F.
-_BUILTINS_WHITESPACE = (
+_WHITESPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 # What Rust's `str::parse::<i64>` / `::<f64>` accept (ASCII only, no spaces, no `_`).
-_BUILTINS_INT_RE = re.compile(r"[+-]?[0-9]+")
-_BUILTINS_FLOAT_RE = re.compile(
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(
     r"[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
     r"|(?i:inf|infinity|nan))"
 )
-_BUILTINS_I64_MIN = -(2**63)
-_BUILTINS_I64_MAX = 2**63 - 1
-_BUILTINS_TYPE_NAMES: dict[type, str] = {
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+_TYPE_NAMES: dict[type, str] = {
     int: "int",
     float: "float",
     str: "string",
@@ -42,7 +42,7 @@ _BUILTINS_TYPE_NAMES: dict[type, str] = {
 }
 
 
-def _builtins_number(a: Value) -> float | None:
+def _number(a: Value) -> float | None:
     """`a` as a float if it is an int or float (not bool), else None."""
     t = type(a)
     if t is float:
@@ -69,7 +69,7 @@ def fn_abs(a: Value) -> Value:
 
 def fn_sqrt(a: Value) -> Value:
     """`sqrt(x)` → float (negative → NaN, as Rust)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     return math.sqrt(x) if not x < 0 else math.nan
@@ -77,7 +77,7 @@ def fn_sqrt(a: Value) -> Value:
 
 def fn_log(a: Value) -> Value:
     """`log(x)`: natural logarithm → float (0 → -inf, negative → NaN, as Rust)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     if x > 0 or x != x:
@@ -87,7 +87,7 @@ def fn_log(a: Value) -> Value:
 
 def fn_log10(a: Value) -> Value:
     """`log10(x)` → float (0 → -inf, negative → NaN, as Rust)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     if x > 0 or x != x:
@@ -97,7 +97,7 @@ def fn_log10(a: Value) -> Value:
 
 def fn_exp(a: Value) -> Value:
     """`exp(x)` → float (overflow → inf)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     try:
@@ -108,7 +108,7 @@ def fn_exp(a: Value) -> Value:
 
 def fn_sin(a: Value) -> Value:
     """`sin(x)` → float (±inf → NaN)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     return math.sin(x) if not math.isinf(x) else math.nan
@@ -116,7 +116,7 @@ def fn_sin(a: Value) -> Value:
 
 def fn_cos(a: Value) -> Value:
     """`cos(x)` → float (±inf → NaN)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     return math.cos(x) if not math.isinf(x) else math.nan
@@ -124,7 +124,7 @@ def fn_cos(a: Value) -> Value:
 
 def fn_tan(a: Value) -> Value:
     """`tan(x)` → float (±inf → NaN)."""
-    x = _builtins_number(a)
+    x = _number(a)
     if x is None:
         return MISSING
     return math.tan(x) if not math.isinf(x) else math.nan
@@ -175,8 +175,8 @@ def fn_min(a: Value, b: Value) -> Value:
     tb = type(b)
     if ta is int and tb is int:
         return a if a <= b else b
-    x = _builtins_number(a)
-    y = _builtins_number(b)
+    x = _number(a)
+    y = _number(b)
     if x is None or y is None:
         return MISSING
     if x != x:
@@ -190,8 +190,8 @@ def fn_max(a: Value, b: Value) -> Value:
     tb = type(b)
     if ta is int and tb is int:
         return a if a >= b else b
-    x = _builtins_number(a)
-    y = _builtins_number(b)
+    x = _number(a)
+    y = _number(b)
     if x is None or y is None:
         return MISSING
     if x != x:
@@ -214,7 +214,7 @@ def fn_len(a: Value) -> Value:
 def fn_trim(a: Value) -> Value:
     """`trim(s)`: strip Unicode whitespace at both ends."""
     if type(a) is str:
-        return a.strip(_BUILTINS_WHITESPACE)
+        return a.strip(_WHITESPACE)
     return MISSING
 
 
@@ -284,11 +284,11 @@ def fn_join(items: Value, sep: Value) -> Value:
     return MISSING
 
 
-def fn_substring(s: Value, start: Value, end: Value = _BUILTINS_ABSENT) -> Value:
+def fn_substring(s: Value, start: Value, end: Value = _ABSENT) -> Value:
     """`substring(s, start[, end])`: code-point indices, end exclusive; out of range → MISSING."""
     if type(s) is not str or type(start) is not int:
         return MISSING
-    if end is _BUILTINS_ABSENT:
+    if end is _ABSENT:
         end = len(s)
     elif type(end) is not int:
         return MISSING
@@ -313,14 +313,14 @@ def fn_to_string(a: Value) -> Value:
     return key_text(a)
 
 
-def _builtins_f64_to_i64(f: float) -> int:
+def _f64_to_i64(f: float) -> int:
     """Rust `f as i64`: truncate, saturate at the i64 bounds, NaN → 0."""
     if f != f:
         return 0
     if f >= 9.223372036854775807e18:
-        return _BUILTINS_I64_MAX
+        return _I64_MAX
     if f <= -9.223372036854775807e18:
-        return _BUILTINS_I64_MIN
+        return _I64_MIN
     return int(f)
 
 
@@ -330,13 +330,13 @@ def fn_to_int(a: Value) -> Value:
     if t is int:
         return a
     if t is float:
-        return _builtins_f64_to_i64(a)
+        return _f64_to_i64(a)
     if t is str:
         # More than 20 digits is out of the i64 range, and too long for `int` past 4300.
-        if len(a) > 21 or _BUILTINS_INT_RE.fullmatch(a) is None:
+        if len(a) > 21 or _INT_RE.fullmatch(a) is None:
             return MISSING
         n = int(a)
-        return n if _BUILTINS_I64_MIN <= n <= _BUILTINS_I64_MAX else MISSING
+        return n if _I64_MIN <= n <= _I64_MAX else MISSING
     if t is bool:
         return 1 if a else 0
     return MISSING
@@ -348,9 +348,9 @@ def fn_to_float(a: Value) -> Value:
     if t is float:
         return a
     if t is int:
-        x = _builtins_number(a)
+        x = _number(a)
         return MISSING if x is None else x
-    if t is str and _BUILTINS_FLOAT_RE.fullmatch(a) is not None:
+    if t is str and _FLOAT_RE.fullmatch(a) is not None:
         return float(a)
     return MISSING
 
@@ -387,7 +387,7 @@ def fn_pop(a: Value) -> Value:
     return MISSING
 
 
-def _builtins_compare(x: Value, y: Value) -> int:
+def _compare(x: Value, y: Value) -> int:
     """The reference's sort order: numbers (D2: int/float mixed), strings; else equal."""
     tx = type(x)
     ty = type(y)
@@ -407,7 +407,7 @@ def fn_sort(a: Value) -> Value:
         return sorted(a, key=lambda x: (x != x, x if x == x else 0.0))
     if kinds <= {str}:
         return sorted(a)
-    return sorted(a, key=cmp_to_key(_builtins_compare))
+    return sorted(a, key=cmp_to_key(_compare))
 
 
 def fn_keys(a: Value) -> Value:
@@ -452,9 +452,9 @@ def fn_set(container: Value, key: Value, item: Value) -> Value:
     return MISSING
 
 
-def fn_range(a: Value, b: Value = _BUILTINS_ABSENT) -> Value:
+def fn_range(a: Value, b: Value = _ABSENT) -> Value:
     """`range(n)` → [0, n), `range(a, b)` → [a, b), ints only."""
-    if b is _BUILTINS_ABSENT:
+    if b is _ABSENT:
         a, b = 0, a
     if type(a) is int and type(b) is int and b - a <= MAX_ELEMENTS:
         return list(range(a, b))
@@ -499,7 +499,7 @@ def fn_avg(a: Value) -> Value:
 
 def fn_type_of(a: Value) -> Value:
     """`type_of(x)`: "int", "float", "string", "bool", "array", "map" or "null"."""
-    return _BUILTINS_TYPE_NAMES.get(type(a), MISSING)
+    return _TYPE_NAMES.get(type(a), MISSING)
 
 
 def fn_is_null(a: Value) -> Value:
@@ -571,9 +571,7 @@ BUILTIN_ARITY: dict[str, tuple[int, int]] = {
     ),
 }
 
-_BUILTINS_ALIASES = {"lowercase": "lower", "uppercase": "upper"}
+_ALIASES = {"lowercase": "lower", "uppercase": "upper"}
 
 # VPL name → name of the implementing function in this module.
-BUILTIN_IMPL: dict[str, str] = {
-    name: "fn_" + _BUILTINS_ALIASES.get(name, name) for name in BUILTIN_ARITY
-}
+BUILTIN_IMPL: dict[str, str] = {name: "fn_" + _ALIASES.get(name, name) for name in BUILTIN_ARITY}

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple, TypeAlias
 
 from vpl_runtime.evt import (
+    _DEEP_TEXT,
     EvtInputError,
-    _evt_DEEP_TEXT,
-    _evt_find_orjson,
-    _evt_has_long_number,
-    _evt_maybe_too_deep,
+    _find_orjson,
+    _has_long_number,
+    _maybe_too_deep,
     parse_event_line,
 )
 from vpl_runtime.output import json_line_emitter
@@ -50,12 +50,12 @@ PushFn: TypeAlias = Callable[[str, int, Fields], None]
 CloseFn: TypeAlias = Callable[[], None]
 
 
-def _drv_nothing() -> None:
+def _nothing() -> None:
     """The default of `RunOptions.flush_output`: nothing to flush."""
 
 
 @dataclass(frozen=True, slots=True)
-class _drv_TextOutput:
+class TextOutput:
     """The driver's JSON Lines output, for a backend that formats lines in another process.
 
     `make_emitter(stream)` is `line_emitter(write, stream)` (`json_line_emitter`, which passes
@@ -94,9 +94,9 @@ class RunOptions:
     finish_hooks: list[Callable[[], None]] = field(default_factory=list)
     reports: list[Callable[[], str]] = field(default_factory=list)
     output_lock: threading.Lock = field(default_factory=threading.Lock)
-    flush_output: Callable[[], None] = _drv_nothing
+    flush_output: Callable[[], None] = _nothing
     count_events: Callable[[str, int], None] | None = None
-    text_output: _drv_TextOutput | None = None
+    text_output: TextOutput | None = None
 
 
 SnapshotFn: TypeAlias = Callable[[], dict[str, object]]
@@ -119,18 +119,18 @@ BuildFn: TypeAlias = Callable[
     [EmitterFactory, Instrument | None, RunOptions], Built | tuple[PushFn, CloseFn]
 ]
 
-_drv_READ_SIZE = 1 << 16
-_DRV_I64 = 1 << 63
+_READ_SIZE = 1 << 16
+_I64 = 1 << 63
 # orjson.loads when installed: the JSON Lines fast path of the read loop.
-_drv_FAST_LOADS = _evt_find_orjson()
-_drv_WRITE_BUFFER = 1 << 16
-_drv_BOM = b"\xef\xbb\xbf"
-_drv_STDIN_NAME = "<stdin>"
+_FAST_LOADS = _find_orjson()
+_WRITE_BUFFER = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+_STDIN_NAME = "<stdin>"
 # Exit statuses besides 0 and 3 (D20) and 2 (argparse's usage errors).
-_DRV_UNREADABLE = 1
-_DRV_FAILED = 4
-_DRV_UNWRITABLE = 5
-_DRV_INTERRUPTED = 130
+_UNREADABLE = 1
+_FAILED = 4
+_UNWRITABLE = 5
+_INTERRUPTED = 130
 
 
 def run_module(
@@ -141,24 +141,24 @@ def run_module(
     `argv` excludes the program name (default `sys.argv[1:]`); `program` names the VPL source
     in `--help`; `prog` is the command shown in usage lines (default: the script's name).
     """
-    with _drv_sigint_once():
+    with _sigint_once():
         try:
-            options = _drv_parse_args(argv, program, prog)
-            files = _drv_Files.open(options)
+            options = _parse_args(argv, program, prog)
+            files = _Files.open(options)
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
         except KeyboardInterrupt:
-            return _DRV_INTERRUPTED
+            return _INTERRUPTED
         try:
-            return _drv_run(build, options, files)
+            return _run(build, options, files)
         except KeyboardInterrupt:  # in the very last moments of the run
-            return _DRV_INTERRUPTED
+            return _INTERRUPTED
         finally:
             files.close()
 
 
 @contextlib.contextmanager
-def _drv_sigint_once() -> Iterator[None]:
+def _sigint_once() -> Iterator[None]:
     """The first Ctrl-C stops the run cleanly (KeyboardInterrupt: output flushed, summary,
     exit 130); from then on SIGINT is ignored, so that pressing again (or the terminal sending
     it to the whole process group) cannot break that stop with a traceback from wherever it
@@ -188,7 +188,7 @@ def _drv_sigint_once() -> Iterator[None]:
 
 
 @dataclass(frozen=True, slots=True)
-class _drv_Options:
+class _Options:
     inputs: tuple[str, ...]
     dead_letter: str | None
     output: str | None
@@ -200,7 +200,7 @@ class _drv_Options:
     batch_size: int = 64
 
 
-def _drv_positive(text: str) -> int:
+def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -210,9 +210,7 @@ def _drv_positive(text: str) -> int:
     return value
 
 
-def _drv_parse_args(
-    argv: Sequence[str] | None, program: str, prog: str | None = None
-) -> _drv_Options:
+def _parse_args(argv: Sequence[str] | None, program: str, prog: str | None = None) -> _Options:
     """All option parsing."""
     parser = argparse.ArgumentParser(
         prog=prog or os.path.basename(sys.argv[0]) or None,
@@ -236,23 +234,23 @@ def _drv_parse_args(
     )
     parser.add_argument(
         "--queue-capacity",
-        type=_drv_positive,
+        type=_positive,
         default=1000,
         metavar="N",
         help="events in flight between two contexts (default 1000)",
     )
     parser.add_argument(
         "--batch-size",
-        type=_drv_positive,
+        type=_positive,
         default=64,
         metavar="N",
         help="events per batch between contexts (default 64)",
     )
     args = parser.parse_args(argv)
     inputs = tuple(args.inputs) or ("-",)
-    files = [found for path in inputs if (found := _drv_check_input(parser, path)) is not None]
-    _drv_check_outputs(parser, files, args.output, args.dead_letter)
-    return _drv_Options(
+    files = [found for path in inputs if (found := _check_input(parser, path)) is not None]
+    _check_outputs(parser, files, args.output, args.dead_letter)
+    return _Options(
         inputs,
         args.dead_letter,
         args.output,
@@ -265,9 +263,7 @@ def _drv_parse_args(
     )
 
 
-def _drv_check_input(
-    parser: argparse.ArgumentParser, path: str
-) -> tuple[str, os.stat_result] | None:
+def _check_input(parser: argparse.ArgumentParser, path: str) -> tuple[str, os.stat_result] | None:
     """The input's name and status if it is a regular file (stdin too), else None."""
     # Fail before the pipeline starts rather than after it processed half of the inputs; a
     # file that disappears later is still handled by the read loop.
@@ -276,7 +272,7 @@ def _drv_check_input(
             found = os.fstat(sys.stdin.fileno())
         except (AttributeError, OSError, ValueError):  # closed, or replaced by a non-file
             return None
-        return (_drv_STDIN_NAME, found) if stat.S_ISREG(found.st_mode) else None
+        return (_STDIN_NAME, found) if stat.S_ISREG(found.st_mode) else None
     try:
         found = os.stat(path)
     except OSError as exc:
@@ -286,7 +282,7 @@ def _drv_check_input(
     return (path, found) if stat.S_ISREG(found.st_mode) else None
 
 
-def _drv_check_outputs(
+def _check_outputs(
     parser: argparse.ArgumentParser,
     inputs: list[tuple[str, os.stat_result]],
     output: str | None,
@@ -297,12 +293,12 @@ def _drv_check_outputs(
     file under any name: symlinks, hard links, other spellings); /dev/null twice is fine."""
     named = [(o, p) for o, p in (("--output", output), ("--dead-letter", dead_letter)) if p]
     for option, path in named:
-        found = _drv_regular_file(path)
+        found = _regular_file(path)
         for name, input_status in inputs:
             if found is not None and os.path.samestat(found, input_status):
                 parser.error(f"{option} '{path}' is the input '{name}' (it would be emptied)")
     if output is not None and dead_letter is not None:
-        out, dead = _drv_regular_file(output), _drv_regular_file(dead_letter)
+        out, dead = _regular_file(output), _regular_file(dead_letter)
         if out is not None and dead is not None:
             same = os.path.samestat(out, dead)
         else:  # a file not created yet: the same path once symlinks are resolved?
@@ -312,7 +308,7 @@ def _drv_check_outputs(
             parser.error(f"--output and --dead-letter are the same file '{output}'")
 
 
-def _drv_regular_file(path: str) -> os.stat_result | None:
+def _regular_file(path: str) -> os.stat_result | None:
     try:
         found = os.stat(path)
     except (OSError, ValueError):  # missing, or a name the OS refuses: open() will tell
@@ -320,7 +316,7 @@ def _drv_regular_file(path: str) -> os.stat_result | None:
     return found if stat.S_ISREG(found.st_mode) else None
 
 
-class _drv_RawFile(io.FileIO):
+class _RawFile(io.FileIO):
     """The file under an output's buffers. A failed write (disk full, I/O error, closed pipe)
     is kept with the file's name: wherever it then surfaces (in a stream's emit, in another
     context, at a flush), the driver reports it as the environment's, not the pipeline's. The
@@ -340,11 +336,11 @@ class _drv_RawFile(io.FileIO):
             raise
 
 
-class _drv_Files:
+class _Files:
     """The output stream and the dead-letter file, opened once for the run."""
 
     def __init__(
-        self, out: IO[str], own_out: bool, dead: IO[bytes] | None, raws: list[_drv_RawFile]
+        self, out: IO[str], own_out: bool, dead: IO[bytes] | None, raws: list[_RawFile]
     ) -> None:
         self.out = out
         self.own_out = own_out
@@ -354,7 +350,7 @@ class _drv_Files:
         self.lock = threading.Lock()
 
     @classmethod
-    def open(cls, options: _drv_Options) -> "_drv_Files":
+    def open(cls, options: _Options) -> "_Files":
         """Open --output (else stdout) and --dead-letter, emptied; a path that cannot be
         opened is a usage error, and then neither file has been emptied."""
         fds: list[int] = []
@@ -364,24 +360,24 @@ class _drv_Files:
                 ("--dead-letter", options.dead_letter),
             ):
                 if path is not None:
-                    fds.append(_drv_open_for_writing(option, path))
+                    fds.append(_open_for_writing(option, path))
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
             options.parser.error(str(exc))
         for fd in fds:
-            _drv_empty(fd)
-        raws = [_drv_RawFile(fd, path) for fd, path in zip(fds, _drv_paths(options), strict=True)]
+            _empty(fd)
+        raws = [_RawFile(fd, path) for fd, path in zip(fds, _paths(options), strict=True)]
         dead = None if options.dead_letter is None else io.BufferedWriter(raws[-1])
         if options.output is not None:
-            return cls(_drv_text(raws[0]), True, dead, raws)
+            return cls(_text(raws[0]), True, dead, raws)
         try:
             fd = sys.stdout.fileno()
         except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
             return cls(sys.stdout, False, dead, raws)
         sys.stdout.flush()
-        stdout = _drv_RawFile(fd, "standard output", closefd=False)
-        return cls(_drv_text(stdout), True, dead, [stdout, *raws])
+        stdout = _RawFile(fd, "standard output", closefd=False)
+        return cls(_text(stdout), True, dead, [stdout, *raws])
 
     def write_error(self) -> tuple[str, OSError] | None:
         """The first failed write to an output, with the output's name, if any."""
@@ -408,11 +404,11 @@ class _drv_Files:
                     stream.close()
 
 
-def _drv_paths(options: _drv_Options) -> list[str]:
+def _paths(options: _Options) -> list[str]:
     return [path for path in (options.output, options.dead_letter) if path is not None]
 
 
-def _drv_open_for_writing(option: str, path: str) -> int:
+def _open_for_writing(option: str, path: str) -> int:
     # Not truncated yet: if the other file cannot be opened, neither has lost its content.
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
@@ -420,26 +416,26 @@ def _drv_open_for_writing(option: str, path: str) -> int:
         raise OSError(f"cannot write {option} '{path}': {exc.strerror}") from None
 
 
-def _drv_empty(fd: int) -> None:
+def _empty(fd: int) -> None:
     # A regular file is emptied (as §1.5 says: "created empty, or truncated"); a device or a
     # pipe cannot be, and needs not.
     if stat.S_ISREG(os.fstat(fd).st_mode):
         os.ftruncate(fd, 0)
 
 
-def _drv_text(raw: _drv_RawFile) -> IO[str]:
+def _text(raw: _RawFile) -> IO[str]:
     # As open(path, "w", buffering=64 KiB) would build it, over the error-keeping raw file.
     # backslashreplace turns a lone surrogate (valid in JSON input strings) into "\udXXX",
     # which is exactly its JSON escape, instead of failing the write.
     return io.TextIOWrapper(
-        io.BufferedWriter(raw, _drv_WRITE_BUFFER),
+        io.BufferedWriter(raw, _WRITE_BUFFER),
         encoding="utf-8",
         errors="backslashreplace",
         newline="\n",
     )
 
 
-def _drv_silence_stdout() -> None:
+def _silence_stdout() -> None:
     # After EPIPE, buffered data would fail again at exit and print "Exception ignored";
     # pointing fd 1 at /dev/null lets those late flushes succeed silently.
     try:
@@ -454,13 +450,13 @@ def _drv_silence_stdout() -> None:
 # The run
 
 
-class _drv_InputError(Exception):
+class _InputError(Exception):
     """An input that cannot be opened or read (not a pipeline failure)."""
 
 
-def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
+def _run(build: BuildFn, options: _Options, files: _Files) -> int:
     started = time.perf_counter()
-    stats = _drv_Stats() if options.stats else None
+    stats = _Stats() if options.stats else None
     out_write = files.out.write
 
     def make_emitter(stream: str) -> EmitFn:
@@ -475,11 +471,11 @@ def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
         output_lock=files.lock,
         flush_output=files.out.flush,
         count_events=None if stats is None else stats.add_events,
-        text_output=_drv_TextOutput(
+        text_output=TextOutput(
             json_line_emitter, out_write, None if stats is None else stats.add_lines
         ),
     )
-    reader = _drv_Reader(files, run_options.idle_hooks)
+    reader = _Reader(files, run_options.idle_hooks)
     stage = "setup"
     try:
         built = build(make_emitter, None if stats is None else stats.instrument, run_options)
@@ -492,26 +488,26 @@ def _drv_run(build: BuildFn, options: _drv_Options, files: _drv_Files) -> int:
         close()
         files.flush()
     except KeyboardInterrupt:
-        _drv_flush_quietly(files)
-        status = _DRV_INTERRUPTED
-    except _drv_InputError as exc:
-        _drv_flush_quietly(files)
+        _flush_quietly(files)
+        status = _INTERRUPTED
+    except _InputError as exc:
+        _flush_quietly(files)
         sys.stderr.write(f"{exc}\n")
-        status = _DRV_UNREADABLE
+        status = _UNREADABLE
     except Exception as exc:
-        _drv_flush_quietly(files)
-        failed = _drv_failed(exc, files, _drv_where(reader, stage, options, exc), stage)
+        _flush_quietly(files)
+        failed = _failed(exc, files, _where(reader, stage, options, exc), stage)
         if failed is None:  # a closed pipe: the reader has what it wanted
             return 0
         status = failed
     else:
         status = 0 if reader.rejected == 0 else 3
     # Whatever stopped the run, what was read and processed until then is accounted for.
-    _drv_summary(reader, stats, started, run_options)
+    _summary(reader, stats, started, run_options)
     return status
 
 
-def _drv_failed(exc: Exception, files: _drv_Files, where: str, stage: str) -> int | None:
+def _failed(exc: Exception, files: _Files, where: str, stage: str) -> int | None:
     """Report a run stopped by `exc`; its exit status, or None for a closed output pipe.
 
     A failed write to an output is the environment's doing (a full disk, an I/O error), not
@@ -521,33 +517,33 @@ def _drv_failed(exc: Exception, files: _drv_Files, where: str, stage: str) -> in
     if error is None and isinstance(exc, BrokenPipeError):  # e.g. raised again from a context
         error = ("standard output", exc)
     if error is None:
-        _drv_report_failure(exc, where, stage)
-        return _DRV_FAILED
+        _report_failure(exc, where, stage)
+        return _FAILED
     label, os_error = error
     if isinstance(os_error, BrokenPipeError):
-        _drv_silence_stdout()
+        _silence_stdout()
         return None
     sys.stderr.write(f"error: cannot write to {label}: {os_error.strerror or os_error}\n")
-    return _DRV_UNWRITABLE
+    return _UNWRITABLE
 
 
-_drv_STAGE_TEXT = {"setup": " during setup", "input": "", "close": " at end of input"}
+_STAGE_TEXT = {"setup": " during setup", "input": "", "close": " at end of input"}
 
 
-def _drv_report_failure(exc: Exception, where: str, stage: str) -> None:
+def _report_failure(exc: Exception, where: str, stage: str) -> None:
     # A failure in another context (vpl_runtime.contexts.ContextFailure) carries its own
     # message and the traceback of the thread or process where it happened; the traceback
     # of this thread would only show the ingress.
     remote = getattr(exc, "traceback_text", None)
     what = str(exc) if isinstance(remote, str) else f"{type(exc).__name__}: {exc}"
-    sys.stderr.write(f"{where}: error: pipeline failed{_drv_STAGE_TEXT[stage]}: {what}\n")
+    sys.stderr.write(f"{where}: error: pipeline failed{_STAGE_TEXT[stage]}: {what}\n")
     if isinstance(remote, str):
         sys.stderr.write(remote if remote.endswith("\n") or not remote else remote + "\n")
     else:
         traceback.print_exc()
 
 
-def _drv_where(reader: "_drv_Reader", stage: str, options: _drv_Options, exc: Exception) -> str:
+def _where(reader: "_Reader", stage: str, options: _Options, exc: Exception) -> str:
     # A failure in another context happened at some earlier line: no line number then.
     if stage == "input" and not hasattr(exc, "traceback_text"):
         return f"{reader.name}:{reader.lineno}"
@@ -556,15 +552,15 @@ def _drv_where(reader: "_drv_Reader", stage: str, options: _drv_Options, exc: Ex
     return options.program
 
 
-def _drv_flush_quietly(files: _drv_Files) -> None:
+def _flush_quietly(files: _Files) -> None:
     try:
         files.flush(patient=False)
     except (OSError, ValueError):
-        _drv_silence_stdout()
+        _silence_stdout()
 
 
-def _drv_summary(
-    reader: "_drv_Reader", stats: "_drv_Stats | None", started: float, options: RunOptions
+def _summary(
+    reader: "_Reader", stats: "_Stats | None", started: float, options: RunOptions
 ) -> None:
     for hook in options.finish_hooks:
         hook()
@@ -576,35 +572,35 @@ def _drv_summary(
     sys.stderr.write(f"events in: {p + r}, processed: {p}, rejected: {r}\n")
 
 
-def _drv_no_push(event_type: str, timestamp: int, fields: Fields) -> None:
+def _no_push(event_type: str, timestamp: int, fields: Fields) -> None:
     raise RuntimeError("push called before build returned")
 
 
-class _drv_Reader:
+class _Reader:
     """Reads inputs in chunks, classifies lines, pushes events, keeps the counts (§1.5)."""
 
-    def __init__(self, files: _drv_Files, idle_hooks: list[Callable[[], None]]) -> None:
+    def __init__(self, files: _Files, idle_hooks: list[Callable[[], None]]) -> None:
         self.files = files
         self.idle_hooks = idle_hooks
-        self.push: PushFn = _drv_no_push
+        self.push: PushFn = _no_push
         self.processed = 0
         self.rejected = 0
-        self.name = _drv_STDIN_NAME
+        self.name = _STDIN_NAME
         self.lineno = 0
         self.batch = 0
 
     def read_input(self, path: str) -> None:
         """Process one input to its end; the batch time and line numbers restart at 0."""
-        self.name = _drv_STDIN_NAME if path == "-" else path
+        self.name = _STDIN_NAME if path == "-" else path
         self.lineno = 0
         self.batch = 0
         if path == "-":
-            self._read_all(_drv_stdin_reader())
+            self._read_all(_stdin_reader())
             return
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
-            raise _drv_InputError(f"{path}: error: cannot read input: {exc.strerror}") from None
+            raise _InputError(f"{path}: error: cannot read input: {exc.strerror}") from None
         try:
             self._read_all(lambda size: os.read(fd, size))
         finally:
@@ -617,9 +613,9 @@ class _drv_Reader:
         idle = self._idle
         while True:
             try:
-                data = read(_drv_READ_SIZE)
+                data = read(_READ_SIZE)
             except OSError as exc:
-                raise _drv_InputError(f"{self.name}: error: cannot read input: {exc}") from None
+                raise _InputError(f"{self.name}: error: cannot read input: {exc}") from None
             if not data:
                 break
             end = data.rfind(b"\n")
@@ -634,7 +630,7 @@ class _drv_Reader:
             block = data[:end]
             if first:  # a UTF-8 byte order mark is not part of the first line
                 first = False
-                if block.startswith(_drv_BOM):
+                if block.startswith(_BOM):
                     block = block[3:]
             self._block(block)
             if end + 1 < len(data):
@@ -643,7 +639,7 @@ class _drv_Reader:
             flush()  # before the next read, which may block on a live stream
         if pending:
             block = b"".join(pending)
-            if first and block.startswith(_drv_BOM):
+            if first and block.startswith(_BOM):
                 block = block[3:]
             self._block(block)
             idle()
@@ -655,7 +651,7 @@ class _drv_Reader:
 
     def _block(self, block: bytes) -> None:
         # One scan of the block for ints that may be outside i64 spares one test per line.
-        scan = _evt_has_long_number(block)
+        scan = _has_long_number(block)
         try:
             text = block.decode()
         except UnicodeDecodeError:
@@ -682,8 +678,8 @@ class _drv_Reader:
         lineno = self.lineno
         processed = 0
         # orjson would keep an int beyond i64 an int: such lines take the general path.
-        fast = None if scan else _drv_FAST_LOADS
-        deep_text, maybe_deep = _evt_DEEP_TEXT, _evt_maybe_too_deep
+        fast = None if scan else _FAST_LOADS
+        deep_text, maybe_deep = _DEEP_TEXT, _maybe_too_deep
         try:
             for line in lines:
                 lineno += 1
@@ -698,7 +694,7 @@ class _drv_Reader:
                             type(event_type) is str
                             and event_type != ""
                             and type(ts) is int
-                            and -_DRV_I64 <= ts < _DRV_I64
+                            and -_I64 <= ts < _I64
                             and type(fields) is dict
                             and (len(line) < deep_text or not maybe_deep(line))
                         )
@@ -731,7 +727,7 @@ class _drv_Reader:
             dead.write(raw + b"\n")
 
 
-def _drv_stdin_reader() -> Callable[[int], bytes]:
+def _stdin_reader() -> Callable[[int], bytes]:
     """A chunk reader of stdin that returns what is available, without waiting for a full chunk."""
     try:
         fd = sys.stdin.fileno()
@@ -749,7 +745,7 @@ def _drv_stdin_reader() -> Callable[[int], bytes]:
 # --stats
 
 
-class _drv_Stats:
+class _Stats:
     """Per-stream counters, filled by wrapping stream entry functions and emitters."""
 
     def __init__(self) -> None:

@@ -38,7 +38,7 @@ def v_map(keys: tuple[str, ...], *items: Any) -> Any:
 def vpl_print(stream: str, fields: dict[str, Any], values: tuple[Any, ...]) -> None:
     """`.print(e, ...)`: the values space-separated on stderr; no values: the whole event."""
     if values:
-        text = " ".join(_exprs_show(v) for v in values)
+        text = " ".join(_show(v) for v in values)
     else:
         text = json.dumps(fields, ensure_ascii=False, default=str)
     sys.stderr.write(f"[{stream}] {text}\n")
@@ -46,15 +46,15 @@ def vpl_print(stream: str, fields: dict[str, Any], values: tuple[Any, ...]) -> N
 
 def vpl_log(stream: str, level: Any, message: Any, data: Any) -> None:
     """`.log(level: ..., message: ..., data: ...)`: one line on stderr."""
-    parts = [f"[{_exprs_show(level).upper() if level is not None else 'INFO'}]", f"{stream}:"]
+    parts = [f"[{_show(level).upper() if level is not None else 'INFO'}]", f"{stream}:"]
     if message is not None:
-        parts.append(_exprs_show(message))
+        parts.append(_show(message))
     if data is not None:
         parts.append(json.dumps(data, ensure_ascii=False, default=str))
     sys.stderr.write(" ".join(parts) + "\n")
 
 
-def _exprs_show(value: Any) -> str:
+def _show(value: Any) -> str:
     if value is MISSING:
         return "<missing>"
     if isinstance(value, str):

@@ -18,9 +18,9 @@ from vpl_runtime.values import MISSING, Value
 
 # Tagged tuples keep keys of different kinds apart: a tag is a type object, which no VPL
 # value's key can be, so e.g. `(bool, True)` never equals an array key or the int 1.
-_KEYS_TRUE = (bool, True)
-_KEYS_FALSE = (bool, False)
-_KEYS_NAN = (float, "nan")  # NaN ≠ NaN, so all NaNs share this one key
+_TRUE = (bool, True)
+_FALSE = (bool, False)
+_NAN = (float, "nan")  # NaN ≠ NaN, so all NaNs share this one key
 
 
 def key_of(v: Value) -> Hashable:
@@ -36,10 +36,10 @@ def key_of(v: Value) -> Hashable:
         if v.is_integer():
             return int(v)
         if v != v:
-            return _KEYS_NAN
+            return _NAN
         return v  # type: ignore[no-any-return]
     if t is bool:
-        return _KEYS_TRUE if v else _KEYS_FALSE
+        return _TRUE if v else _FALSE
     if v is None or v is MISSING:
         return v
     if t is list:
@@ -54,7 +54,7 @@ def event_key(fields: dict[str, Any]) -> Hashable:
     return frozenset([(name, key_of(value)) for name, value in fields.items()])
 
 
-def _keys_float_text(f: float) -> str:
+def _float_text(f: float) -> str:
     """A float like Rust's `Display`: shortest round-trip digits, never an exponent."""
     if f != f:
         return "NaN"
@@ -62,13 +62,13 @@ def _keys_float_text(f: float) -> str:
         return "inf" if f > 0 else "-inf"
     r = repr(f)
     if "e" in r:
-        return _keys_expand_exponent(r)
+        return _expand_exponent(r)
     if r.endswith(".0"):
         return r[:-2]
     return r
 
 
-def _keys_expand_exponent(r: str) -> str:
+def _expand_exponent(r: str) -> str:
     """Write Python's `1.5e-07` / `1e+20` as plain decimal digits."""
     mantissa, _, exponent = r.partition("e")
     sign = ""
@@ -87,8 +87,8 @@ def _keys_expand_exponent(r: str) -> str:
     return sign + text
 
 
-def _keys_json(v: Value, out: list[str]) -> None:
-    """Compact JSON of a value inside an array or map; floats as in `_keys_float_text`."""
+def _json(v: Value, out: list[str]) -> None:
+    """Compact JSON of a value inside an array or map; floats as in `_float_text`."""
     t = type(v)
     if t is str:
         out.append(json.dumps(v, ensure_ascii=False))
@@ -98,13 +98,13 @@ def _keys_json(v: Value, out: list[str]) -> None:
         out.append(str(v))
     elif t is float:
         # JSON has no NaN or infinity: written as null, like the output writer (D19).
-        out.append(_keys_float_text(v) if math.isfinite(v) else "null")
+        out.append(_float_text(v) if math.isfinite(v) else "null")
     elif t is list:
         out.append("[")
         for i, item in enumerate(v):
             if i:
                 out.append(",")
-            _keys_json(item, out)
+            _json(item, out)
         out.append("]")
     elif t is dict:
         out.append("{")
@@ -113,7 +113,7 @@ def _keys_json(v: Value, out: list[str]) -> None:
                 out.append(",")
             out.append(json.dumps(k, ensure_ascii=False))
             out.append(":")
-            _keys_json(item, out)
+            _json(item, out)
         out.append("}")
     else:  # null, or MISSING, which a container never holds
         out.append("null")
@@ -129,7 +129,7 @@ def key_text(v: Value) -> str:
     if t is int:
         return str(v)
     if t is float:
-        return _keys_float_text(v)
+        return _float_text(v)
     if t is bool:
         return "true" if v else "false"
     if v is None:
@@ -137,7 +137,7 @@ def key_text(v: Value) -> str:
     if v is MISSING:
         return "default"
     out: list[str] = []
-    _keys_json(v, out)
+    _json(v, out)
     return "".join(out)
 
 
@@ -147,25 +147,25 @@ def stable_hash(v: Value) -> int:
     if type(v) is str:
         return zlib.crc32(v.encode("utf-8", "surrogatepass"))
     out: list[str] = []
-    _keys_canonical(key_of(v), out)
+    _canonical(key_of(v), out)
     return zlib.crc32("".join(out).encode("utf-8", "surrogatepass"))
 
 
-def _keys_canonical(k: object, out: list[str]) -> None:
+def _canonical(k: object, out: list[str]) -> None:
     """Text of a key (from `key_of`) that equal keys share; maps in sorted order."""
     if type(k) is tuple and len(k) == 2 and isinstance(k[0], type):
         tag, inner = k
         if tag is list:
             out.append("[")
             for item in inner:
-                _keys_canonical(item, out)
+                _canonical(item, out)
                 out.append(",")
             out.append("]")
         elif tag is dict:
             entries = []
             for name, item in inner:
                 part: list[str] = []
-                _keys_canonical(item, part)
+                _canonical(item, part)
                 entries.append(f"{name!r}:{''.join(part)}")
             out.append("{" + ",".join(sorted(entries)) + "}")
         else:  # bool, NaN, or a foreign object

@@ -15,7 +15,7 @@ from typing import Any
 
 # allow_nan=False makes the fast path raise on NaN/inf instead of writing `NaN` (not JSON);
 # default=str turns any stray non-JSON value into its text instead of crashing the run.
-_out_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str).encode
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str).encode
 
 
 def json_line_emitter(
@@ -27,19 +27,19 @@ def json_line_emitter(
     `write` receives the whole line, newline included, in a single call.
     """
     prefix = '{"stream": ' + json.dumps(stream, ensure_ascii=False) + ', "timestamp": '
-    encode = _out_ENCODE
+    encode = _ENCODE
 
     def emit(_stream: str, timestamp: int, fields: dict[str, Any]) -> None:
         try:
             body = encode(fields)
         except (ValueError, TypeError):
-            body = encode(_out_sanitize(fields))
+            body = encode(_sanitize(fields))
         write(f'{prefix}{timestamp}, "fields": {body}}}\n')
 
     return emit
 
 
-def _out_sanitize(value: Any) -> Any:
+def _sanitize(value: Any) -> Any:
     """A copy of `value` that the strict encoder accepts: NaN/±inf become None, keys become str.
 
     Only used after the fast path failed, so its cost does not matter.
@@ -47,13 +47,13 @@ def _out_sanitize(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {_out_key(key): _out_sanitize(item) for key, item in value.items()}
+        return {_key(key): _sanitize(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_out_sanitize(item) for item in value]
+        return [_sanitize(item) for item in value]
     return value
 
 
-def _out_key(key: Any) -> Any:
+def _key(key: Any) -> Any:
     # json accepts str, int, float, bool and None keys; float keys go through repr, so a NaN key
     # must become text here too (the strict encoder would reject it again).
     if isinstance(key, float) and not math.isfinite(key):

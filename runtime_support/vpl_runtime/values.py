@@ -45,17 +45,17 @@ class Missing:
 
 MISSING: Any = Missing()
 
-_VALUES_I64_MAX = 2**63 - 1
-_VALUES_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+_I64_MIN = -(2**63)
 # Floats at or beyond these bounds saturate when cast to i64 (Rust `as i64`).
-_VALUES_I64_CEIL = 9.223372036854775807e18
+_I64_CEIL = 9.223372036854775807e18
 # Values that would take memory in proportion to an operand are MISSING past these (D33):
 # `a..b` longer than this many elements; an int product past this many bits (i64 overflow is
 # unspecified; keeping ints this small keeps every float conversion and `to_string` finite).
 MAX_ELEMENTS = 1_000_000
-_VALUES_MAX_INT_BITS = 127
-_VALUES_INF = math.inf
-_VALUES_NAN = math.nan
+_MAX_INT_BITS = 127
+_INF = math.inf
+_NAN = math.nan
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def v_mul(a: Value, b: Value) -> Value:
     tb = type(b)
     if ta is int and tb is int:
         r = a * b
-        return r if r.bit_length() <= _VALUES_MAX_INT_BITS else MISSING
+        return r if r.bit_length() <= _MAX_INT_BITS else MISSING
     if (ta is int or ta is float) and (tb is int or tb is float):
         try:
             return a * b
@@ -144,36 +144,36 @@ def v_mod(a: Value, b: Value) -> Value:
         try:
             return math.fmod(a, b)
         except ValueError:  # fmod(±inf, y): NaN in Rust
-            return _VALUES_NAN
+            return _NAN
         except OverflowError:  # an int beyond f64 and a float
             return MISSING
     return MISSING
 
 
-def _values_odd_integer(y: float) -> bool:
+def _odd_integer(y: float) -> bool:
     return math.isfinite(y) and abs(math.fmod(y, 2.0)) == 1.0
 
 
-def _values_powf(x: float, y: float) -> float:
+def _powf(x: float, y: float) -> float:
     """IEEE `pow` (Rust `powf`): math.pow raises where C returns inf or NaN."""
     try:
         return math.pow(x, y)
     except OverflowError:
-        return -_VALUES_INF if x < 0 and _values_odd_integer(y) else _VALUES_INF
+        return -_INF if x < 0 and _odd_integer(y) else _INF
     except ValueError:
         if x == 0:  # 0 ** negative: ±inf
-            return math.copysign(_VALUES_INF, x) if _values_odd_integer(y) else _VALUES_INF
-        return _VALUES_NAN  # negative ** fractional
+            return math.copysign(_INF, x) if _odd_integer(y) else _INF
+        return _NAN  # negative ** fractional
 
 
-def _values_f64_to_i64(f: float) -> int:
+def _f64_to_i64(f: float) -> int:
     """Rust `f as i64`: truncate toward zero, saturate at the i64 bounds, NaN → 0."""
     if f != f:
         return 0
-    if f >= _VALUES_I64_CEIL:
-        return _VALUES_I64_MAX
-    if f <= -_VALUES_I64_CEIL:
-        return _VALUES_I64_MIN
+    if f >= _I64_CEIL:
+        return _I64_MAX
+    if f <= -_I64_CEIL:
+        return _I64_MIN
     return int(f)
 
 
@@ -187,9 +187,9 @@ def v_pow(a: Value, b: Value) -> Value:
             y = float(b)
         except OverflowError:  # an int beyond f64 (only after unspecified overflow)
             return MISSING
-        r = _values_powf(x, y)
+        r = _powf(x, y)
         if ta is int and tb is int:
-            return _values_f64_to_i64(r)
+            return _f64_to_i64(r)
         return r
     return MISSING
 

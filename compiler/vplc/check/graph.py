@@ -74,4 +74,3 @@ def cycle_errors(
             message = f"streams {members} form a dependency cycle"
         found.append(error("E016", message, spans[closing]))
     return found
-

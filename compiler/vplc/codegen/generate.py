@@ -621,7 +621,11 @@ def _runtime_index() -> dict[str, str]:
     index: dict[str, str] = dict(_STDLIB)
     for module in (*RUNTIME_MODULES, "contexts", "snapshot"):
         full = f"vpl_runtime.{module}"
-        source = importlib.resources.files("vpl_runtime").joinpath(f"{module}.py").read_text()
+        package = importlib.resources.files("vpl_runtime")
+        found = package.joinpath(f"{module}.py")
+        if not found.is_file():  # a package of modules (`contexts`): its public names
+            found = package.joinpath(module).joinpath("__init__.py")
+        source = found.read_text(encoding="utf-8")
         for name in _top_level_definitions(ast.parse(source)):
             index.setdefault(name, full)
     return index

@@ -4,7 +4,7 @@ Every declared context that has streams, and the default context, is one thread.
 pool `.concurrent(workers: N)` with N > 1 splits its stream: the ops before it run in the
 stream's thread (the *scheduler*), the ops after it run in N *worker* threads of their own,
 each with its own state. The pool's results then come back to the stream's context; to keep
-the thread graph acyclic (the merge of `vpl_runtime.ctx_core` needs that), the streams of a
+the thread graph acyclic (the merge of `vpl_runtime.contexts.merge` needs that), the streams of a
 context that consume a pool's results run in one more thread of that context, its
 *collector*: `c`, then `c (collector 1)` after a first pool, and so on. A pool of one worker
 is the same as no pool, and runs in place.
@@ -178,9 +178,7 @@ def plan_threads(
     return tuple(plans), tuple(pool_plans[n] for n in streams if n in pool_plans)
 
 
-def _bases(
-    streams: Mapping[str, model.Stream], shared: tuple[SharedThread, ...]
-) -> dict[str, str]:
+def _bases(streams: Mapping[str, model.Stream], shared: tuple[SharedThread, ...]) -> dict[str, str]:
     """Per stream, the context whose threads run it: its own, or its shared thread's."""
     merged = {ctx: group.contexts[0] for group in shared for ctx in group.contexts}
     return {name: merged.get(context_of(s), context_of(s)) for name, s in streams.items()}

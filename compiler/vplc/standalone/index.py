@@ -2,9 +2,9 @@
 
 Each statement of a `vpl_runtime` module becomes a `Unit` that knows the names it binds and
 the names it mentions; `standalone` pastes the units a generated module needs. This relies on
-the runtime's conventions: standard library only, every top-level name unique across its
-modules, and runtime modules importing each other only with `from vpl_runtime.X import name`
-at the top level.
+the runtime's conventions: standard library only, every public top-level name unique across
+its modules (private ones are renamed on paste where they clash, see `rename`), and runtime
+modules importing each other only with `from vpl_runtime.X import name` at the top level.
 
 Everything here works on `ast` trees and source lines, never on regexes: black may wrap an
 import over several lines, and a statement's text is cut by its node's line numbers.
@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import ast
 import heapq
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+from vplc.standalone.rename import Spot, is_private, rename_text, shadowed, spots
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
 
 RUNTIME_PACKAGE = "vpl_runtime"
 # Nodes whose inside is another scope: the names they bind are not module names.
@@ -76,6 +84,11 @@ class Unit:
     text: str
     binds: frozenset[str]  # names it defines or changes (`X[k] = v` changes X)
     refs: frozenset[str]  # every name it mentions, annotations included (mypy needs them)
+    spots: tuple[Spot, ...] = ()  # where `text` spells private names (for renaming)
+
+    def renamed(self, new: Mapping[str, str]) -> str:
+        """`text` with the private names in `new` renamed."""
+        return rename_text(self.text, self.spots, new) if new else self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +122,20 @@ class RuntimeLibrary:
                     )
         return cls(modules, _dependency_order(modules))
 
+    def origin(self, module: str, name: str) -> str | None:
+        """The module that defines `name` as module `module` sees it (through its imports of
+        other runtime modules); None for a standard-library import, a builtin or a local."""
+        seen = set()
+        while module not in seen:
+            seen.add(module)
+            found = self.modules[module]
+            if name in found.binders:
+                return module
+            if name not in found.links:
+                return None
+            module = found.links[name]
+        return None
+
     def exports(self, module: str, name: str) -> bool:
         """Whether `from vpl_runtime.<module> import <name>` is valid."""
         found = self.modules.get(module)
@@ -118,13 +145,19 @@ class RuntimeLibrary:
 @cache
 def runtime_library() -> RuntimeLibrary:
     """The installed `vpl_runtime` package, read once per process."""
-    package = resources.files(RUNTIME_PACKAGE)
-    sources = {
-        entry.name[:-3]: entry.read_text(encoding="utf-8")
-        for entry in sorted(package.iterdir(), key=lambda entry: entry.name)
-        if entry.name.endswith(".py") and entry.name[:-3].isidentifier() and entry.name[0] != "_"
-    }
-    return RuntimeLibrary.from_sources(sources)
+    return RuntimeLibrary.from_sources(dict(_package_sources(resources.files(RUNTIME_PACKAGE))))
+
+
+def _package_sources(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted module name below the runtime package, source) of every module in `folder`,
+    sub-packages included: `contexts` (its `__init__.py`), `contexts.merge`, ..."""
+    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if entry.is_dir() and entry.name.isidentifier() and entry.joinpath("__init__.py").is_file():
+            package = f"{prefix}{entry.name}"
+            yield package, entry.joinpath("__init__.py").read_text(encoding="utf-8")
+            yield from _package_sources(entry, f"{package}.")
+        elif entry.name.endswith(".py") and entry.name[:-3].isidentifier() and entry.name[0] != "_":
+            yield f"{prefix}{entry.name[:-3]}", entry.read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,12 +165,13 @@ def runtime_library() -> RuntimeLibrary:
 
 
 def runtime_origin(node: ast.ImportFrom) -> str | None:
-    """The runtime module X of `from vpl_runtime.X import ...`; None for other imports."""
+    """The runtime module X of `from vpl_runtime.X import ...` (X may be dotted, `contexts.merge`);
+    None for other imports."""
     module = node.module or ""
     head, dot, rest = module.partition(".")
     if node.level or head != RUNTIME_PACKAGE:
         return None
-    if not dot or "." in rest:
+    if not dot or not all(part.isidentifier() for part in rest.split(".")):
         raise StandaloneError(
             f"line {node.lineno}: import names from a runtime module, not {module!r}"
         )
@@ -187,6 +221,7 @@ def _index_module(name: str, source: str) -> RuntimeModule:
     tree = ast.parse(source, filename=f"{RUNTIME_PACKAGE}/{name}.py")
     lines = source.splitlines(keepends=True)
     units: list[Unit] = []
+    nodes: list[ast.stmt] = []
     simple = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
     imports: dict[str, ImportedName] = {}
     links: dict[str, str] = {}
@@ -204,8 +239,18 @@ def _index_module(name: str, source: str) -> RuntimeModule:
             start, end = line_span(lines, node)
             text = "".join(lines[start:end]).rstrip()
             binds, refs = frozenset(bound_names(node)), frozenset(_referenced(node))
-            units.append(Unit(name, len(units), isinstance(node, simple), text, binds, refs))
-    return RuntimeModule(name, tuple(units), _binders(units), imports, links, frozenset(future))
+            found = spots(node, lines, start)
+            units.append(Unit(name, len(units), isinstance(node, simple), text, binds, refs, found))
+            nodes.append(node)
+    binders = _binders(units)
+    private = frozenset(n for n in (*binders, *links) if is_private(n))
+    for node in nodes:
+        if clash := shadowed(node, private):
+            raise StandaloneError(
+                f"{name}: line {node.lineno}: local name(s) {sorted(clash)} are also private "
+                "names of the module (rename the local)"
+            )
+    return RuntimeModule(name, tuple(units), binders, imports, links, frozenset(future))
 
 
 def _binders(units: list[Unit]) -> dict[str, tuple[int, ...]]:
@@ -279,7 +324,7 @@ def _referenced(node: ast.stmt) -> set[str]:
 
 
 def _string_annotation_names(annotation: ast.expr) -> set[str]:
-    """Names inside quoted annotations (`-> "_drv_Files"`): mypy resolves them, so must we."""
+    """Names inside quoted annotations (`-> "_Files"`): mypy resolves them, so must we."""
     names: set[str] = set()
     for sub in ast.walk(annotation):
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):

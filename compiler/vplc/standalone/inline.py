@@ -4,15 +4,17 @@ A generated module imports run-time names with `from vpl_runtime.X import a, b`.
 replaces those lines with the top-level statements of the runtime modules (see
 `index`) that the names need, transitively, so the result runs on a bare Python.
 The module's own imports and the runtime's standard-library imports are merged into one
-sorted block; everything is ordered by position or sorted, so the output is deterministic.
+sorted block; private runtime names that would clash are renamed (`_renames`); everything is
+ordered by position or sorted, so the output is deterministic.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from vplc import __version__
 from vplc.standalone.index import (
@@ -29,6 +31,7 @@ from vplc.standalone.index import (
     runtime_library,
     runtime_origin,
 )
+from vplc.standalone.rename import is_private
 
 __all__ = ["RuntimeLibrary", "StandaloneError", "inline_runtime", "inline_runtime_from"]
 
@@ -49,8 +52,9 @@ def inline_runtime_from(module_source: str, library: RuntimeLibrary) -> str:
         if not library.exports(module, name):
             raise StandaloneError(f"{RUNTIME_PACKAGE}.{module} has no name {name!r}")
     selection = _select(library, program.requested)
-    _check_names(program, selection)
-    return format_source(_assemble(program, selection))
+    renames = _renames(program, selection)
+    _check_names(program, selection, renames)
+    return format_source(_assemble(program, selection, _texts(library, selection, renames)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,11 +147,71 @@ def _select(library: RuntimeLibrary, requested: Iterable[tuple[str, str]]) -> _S
     return _Selection(units, frozenset(imports), future, names)
 
 
-def _check_names(program: _Program, selection: _Selection) -> None:
+# (runtime module, private name) -> the name it gets in the paste
+Renames: TypeAlias = Mapping[tuple[str, str], str]
+
+
+def _renames(program: _Program, selection: _Selection) -> Renames:
+    """New names for the private runtime names that would clash in the paste.
+
+    A private name bound by several pasted modules, or also by the generated module, gets
+    in each runtime module the module's name in front: `_x` of `contexts.merge` becomes
+    `_merge_x` (`_contexts_merge_x` if that is taken too, then a number). Other names stay
+    as written. Everything is sorted, so the result is deterministic.
+    """
+    owners: dict[str, set[str]] = {}
+    taken = set(program.defined)
+    for unit in selection.units:
+        taken.update(unit.binds)
+        for name in unit.binds:
+            if is_private(name):
+                owners.setdefault(name, set()).add(unit.module)
+    imported = {imp.bound for imp in selection.imports | set(program.imports)}
+    taken |= imported
+    renames: dict[tuple[str, str], str] = {}
+    for name in sorted(owners):
+        modules = sorted(owners[name])
+        if len(modules) == 1 and name not in program.defined and name not in imported:
+            continue
+        for module in modules:
+            new = _fresh_name(name, module, taken)
+            taken.add(new)
+            renames[(module, name)] = new
+    return renames
+
+
+def _fresh_name(name: str, module: str, taken: set[str]) -> str:
+    parts = module.split(".")
+    for count in range(1, len(parts) + 1):
+        candidate = "_" + "_".join(parts[-count:]) + name
+        if candidate not in taken:
+            return candidate
+    number = 2
+    while f"{candidate}{number}" in taken:
+        number += 1
+    return f"{candidate}{number}"
+
+
+def _texts(library: RuntimeLibrary, selection: _Selection, renames: Renames) -> dict[Unit, str]:
+    """Each pasted unit's text, its references to renamed names renamed (also those of
+    names it imports from another runtime module)."""
+    texts: dict[Unit, str] = {}
+    for unit in selection.units:
+        new: dict[str, str] = {}
+        for name in {spot.name for spot in unit.spots}:
+            origin = library.origin(unit.module, name)
+            if origin is not None and (origin, name) in renames:
+                new[name] = renames[(origin, name)]
+        texts[unit] = unit.renamed(new)
+    return texts
+
+
+def _check_names(program: _Program, selection: _Selection, renames: Renames) -> None:
     """Refuse a paste that would make two things share one module-level name."""
     owner: dict[str, str] = {}
     for unit in selection.units:
-        for name in unit.binds:
+        for bound in unit.binds:
+            name = renames.get((unit.module, bound), bound)
             if owner.setdefault(name, unit.module) != unit.module:
                 raise StandaloneError(
                     f"{name!r} is defined by runtime modules {owner[name]!r} and {unit.module!r}"
@@ -204,7 +268,7 @@ def _import_block(imports: Iterable[ImportedName], future: frozenset[str]) -> st
     return "\n".join(lines)
 
 
-def _inlined_block(selection: _Selection) -> str:
+def _inlined_block(selection: _Selection, texts: Mapping[Unit, str]) -> str:
     """The chosen units between marker comments, spaced as black would space them."""
     text = (
         f"# --- {RUNTIME_PACKAGE} {__version__} (inlined by vplc --standalone): "
@@ -218,17 +282,17 @@ def _inlined_block(selection: _Selection) -> str:
                 text += "\n\n\n"
             else:  # keep a run of assignments together, as it was written
                 text += "\n" if adjacent else "\n\n"
-        text += unit.text
+        text += texts[unit]
         previous = unit
     return text + f"\n\n\n# --- end of inlined {RUNTIME_PACKAGE} ---"
 
 
-def _assemble(program: _Program, selection: _Selection) -> str:
+def _assemble(program: _Program, selection: _Selection, texts: Mapping[Unit, str]) -> str:
     parts = [
         _import_block(set(program.imports) | selection.imports, program.future | selection.future)
     ]
     if selection.units:
-        parts.append(_inlined_block(selection))
+        parts.append(_inlined_block(selection, texts))
     head = "".join(program.lines[: program.insert_at])
     rest = "".join(
         line

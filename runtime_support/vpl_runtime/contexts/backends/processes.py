@@ -3,13 +3,13 @@
 Fork, so the generated closures need no pickling (Linux only). Every (producer -> context)
 channel is a pipe of its own, written by one process and read by one (no locks, no feeder
 threads), and bounded by a semaphore of `queue_capacity // batch_size` batches, released
-when the batch's items are processed. Batches travel as columns (`_ctx_encode_batch`); the
+when the batch's items are processed. Batches travel as columns (`encode_batch`); the
 ingress pickles a batch once for all the contexts that take the same events.
 
 Each child sends its output to the parent over its own pipe; a parent thread writes it, so
 lines stay whole and each stream's lines stay in order. When the output is JSON Lines text
 (`RunOptions.text_output`, the command line), a child formats its lines itself, in parallel
-with the others, and ships them as one string when it has `_ctx_TEXT_BATCH` characters or
+with the others, and ships them as one string when it has `_TEXT_BATCH` characters or
 is about to wait for input (so live output is not held back); for an embedding
 application's sink it ships (stream, timestamp, fields) per processing pass and every
 `batch_size` lines, and the parent calls the sink. At the end each child sends its counters.
@@ -29,35 +29,25 @@ from multiprocessing.synchronize import Event, Semaphore
 from time import perf_counter
 from typing import Any
 
-from vpl_runtime.ctx_core import (
-    CASCADE_END,
-    ContextFailure,
-    ContextRuntime,
-    _ctx_Batch,
-    _ctx_BufferedOutput,
-    _ctx_caller_index,
-    _ctx_Counters,
-    _ctx_describe,
-    _ctx_Graph,
-    _ctx_Ingress,
-    _ctx_Item,
-    _ctx_raise,
-    _ctx_Stopped,
+from vpl_runtime.contexts.backends.pipes import (
+    POLL,
+    POLL_MS,
+    FrameReader,
+    FrameWriter,
+    decode_batch,
+    dumps,
+    encode_batch,
+    pipe,
 )
-from vpl_runtime.ctx_support import (
-    _ctx_decode_batch,
-    _ctx_dumps,
-    _ctx_encode_batch,
-    _ctx_FrameReader,
-    _ctx_FrameWriter,
-    _ctx_name_os_thread,
-    _ctx_pin,
-    _ctx_pipe,
-    _ctx_POLL,
-    _ctx_POLL_MS,
-    _ctx_stats_report,
-    _ctx_thread_name,
-)
+from vpl_runtime.contexts.cascade import CASCADE_END
+from vpl_runtime.contexts.graph import Graph
+from vpl_runtime.contexts.ingress import Ingress
+from vpl_runtime.contexts.lines import BufferedOutput
+from vpl_runtime.contexts.merge import Batch, Item
+from vpl_runtime.contexts.pinning import name_os_thread, pin, thread_name
+from vpl_runtime.contexts.runtime import ContextRuntime
+from vpl_runtime.contexts.stats import Counters, stats_report
+from vpl_runtime.contexts.supervisor import ContextFailure, Stopped, Supervisor, describe
 from vpl_runtime.driver import (
     CloseFn,
     EmitFn,
@@ -67,17 +57,17 @@ from vpl_runtime.driver import (
     PushFn,
     RunOptions,
     StreamFn,
-    _drv_TextOutput,
+    TextOutput,
 )
 
-_ctx_TEXT_BATCH = 1 << 16  # characters of formatted output a child ships at once
+_TEXT_BATCH = 1 << 16  # characters of formatted output a child ships at once
 
 
 @dataclass(frozen=True, slots=True)
-class _ctx_Shared:
+class _Shared:
     """What parent and children share (inherited through fork, never pickled)."""
 
-    graph: _ctx_Graph
+    graph: Graph
     channels: list[list[tuple[int, int]]]  # [context][producer index there]: (read, write) fds
     credits: list[list[Semaphore]]  # [context][producer index there]
     messages: list[tuple[int, int]]  # [context]: (read, write) fds of its pipe to the parent
@@ -85,7 +75,7 @@ class _ctx_Shared:
     batch_size: int
     counting: bool  # count events per stream for --stats
     parent: int  # the parent's pid
-    text: _drv_TextOutput | None  # children format their output lines as text
+    text: TextOutput | None  # children format their output lines as text
     caller: int | None  # the context that runs in the parent, on the caller's thread
 
     def child_fds(self, me: int) -> set[int]:
@@ -114,32 +104,32 @@ class _ctx_Shared:
                 os.close(fd)
 
 
-def _ctx_acquire(credit: Semaphore, check: Callable[[], None]) -> float:
+def _acquire(credit: Semaphore, check: Callable[[], None]) -> float:
     """Take one unit of channel room; return the seconds spent blocked."""
     if credit.acquire(False):
         return 0.0
     started = perf_counter()
-    while not credit.acquire(timeout=_ctx_POLL):
+    while not credit.acquire(timeout=POLL):
         check()
     return perf_counter() - started
 
 
-class _ctx_ChildTransport:
+class _ChildTransport:
     """A child's channels; its output goes to the parent in messages."""
 
-    def __init__(self, shared: _ctx_Shared, me: int, counters: _ctx_Counters) -> None:
+    def __init__(self, shared: _Shared, me: int, counters: Counters) -> None:
         self._shared = shared
         self._me = me
-        self._readers: dict[int, tuple[_ctx_FrameReader, int]] = {}  # fd -> (reader, producer)
+        self._readers: dict[int, tuple[FrameReader, int]] = {}  # fd -> (reader, producer)
         self._poll = select.poll()
         for producer, (read, _) in enumerate(shared.channels[me]):
-            self._readers[read] = (_ctx_FrameReader(read), producer)
+            self._readers[read] = (FrameReader(read), producer)
             self._poll.register(read, select.POLLIN)
         self._outs = [
-            (_ctx_FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
+            (FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
             for t, p in shared.graph.targets[me]
         ]
-        self._messages = _ctx_FrameWriter(shared.messages[me][1])
+        self._messages = FrameWriter(shared.messages[me][1])
         self._counters = counters
         self._lines: list[tuple[str, int, Fields]] = []  # for a sink
         self._text: list[str] = []  # formatted lines, for text output
@@ -147,26 +137,26 @@ class _ctx_ChildTransport:
         self.line_counts: dict[str, list[int]] = {}  # text output: lines per stream
 
     def check(self) -> None:
-        """Raise `_ctx_Stopped` if the pipeline stops or the parent is gone."""
+        """Raise `Stopped` if the pipeline stops or the parent is gone."""
         if self._shared.stop.is_set() or os.getppid() != self._shared.parent:
-            raise _ctx_Stopped
+            raise Stopped
 
-    def take(self, wait: bool) -> list[_ctx_Batch]:
+    def take(self, wait: bool) -> list[Batch]:
         self.check()
         poll = self._poll
         ready = poll.poll(0)
-        batches: list[_ctx_Batch] = []
+        batches: list[Batch] = []
         while True:
             for fd, _ in ready:
                 reader, producer = self._readers[fd]
                 for value in reader.read():
-                    items, upto = _ctx_decode_batch(value)
+                    items, upto = decode_batch(value)
                     batches.append((producer, items, upto))
                 if not reader.open:  # its producer is done (or dead: the parent will tell)
                     poll.unregister(fd)
             if batches or not wait:
                 return batches
-            ready = poll.poll(_ctx_POLL_MS)
+            ready = poll.poll(POLL_MS)
             if not ready:
                 self.check()
 
@@ -175,10 +165,10 @@ class _ctx_ChildTransport:
         for _ in range(batches):
             credit.release()
 
-    def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
+    def send(self, slot: int, items: list[Item], upto: int) -> None:
         writer, credit = self._outs[slot]
-        self._counters.blocked += _ctx_acquire(credit, self.check)
-        self._counters.blocked += writer.write(_ctx_encode_batch(items, upto), self.check)
+        self._counters.blocked += _acquire(credit, self.check)
+        self._counters.blocked += writer.write(encode_batch(items, upto), self.check)
 
     def emitter(self, stream: str) -> EmitFn:
         text = self._shared.text
@@ -205,7 +195,7 @@ class _ctx_ChildTransport:
             pieces.append(line)  # one whole line per call (json_line_emitter's contract)
             cell[0] += 1
             size[0] += len(line)
-            if size[0] >= _ctx_TEXT_BATCH:
+            if size[0] >= _TEXT_BATCH:
                 self.ship_text()
 
         return write
@@ -233,11 +223,11 @@ class _ctx_ChildTransport:
 
     def tell(self, message: tuple[Any, ...], check: Callable[[], None] | None = None) -> None:
         """Send a message to the parent; `check` (default: a stop) gives up waiting."""
-        data = _ctx_dumps(message)
+        data = dumps(message)
         self._counters.blocked += self._messages.write(data, check or self.check)
 
 
-def _ctx_counting_instrument(counts: dict[str, list[int]]) -> Instrument:
+def _counting_instrument(counts: dict[str, list[int]]) -> Instrument:
     def instrument(stream: str, fn: StreamFn) -> StreamFn:
         cell = counts.setdefault(stream, [0])
 
@@ -250,50 +240,50 @@ def _ctx_counting_instrument(counts: dict[str, list[int]]) -> Instrument:
     return instrument
 
 
-def _ctx_child_main(shared: _ctx_Shared, me: int, cores: tuple[int, ...]) -> None:
+def _child_main(shared: _Shared, me: int, cores: tuple[int, ...]) -> None:
     with contextlib.suppress(ValueError):  # ValueError: not the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     shared.close_all_but(shared.child_fds(me))
     graph = shared.graph
     spec = graph.specs[me]
-    counters = _ctx_Counters()
-    transport = _ctx_ChildTransport(shared, me, counters)
+    counters = Counters()
+    transport = _ChildTransport(shared, me, counters)
     counts: dict[str, list[int]] = {}
     runtime = ContextRuntime(
         spec.name,
         len(graph.producers(me)),
         [graph.specs[t].name for t, _ in graph.targets[me]],
         transport,
-        _ctx_counting_instrument(counts) if shared.counting else None,
+        _counting_instrument(counts) if shared.counting else None,
         shared.batch_size,
         counters,
         graph.scales(me),
     )
     try:
-        _ctx_name_os_thread(spec.name)  # the child's main thread: the process's name
-        _ctx_pin(spec.name, cores, whole_process=True)
+        name_os_thread(spec.name)  # the child's main thread: the process's name
+        pin(spec.name, cores, whole_process=True)
         spec.run(runtime)
         if not runtime.served:
             raise RuntimeError("its run function returned without calling serve")
         events = {stream: cell[0] for stream, cell in counts.items()}
         lines = {stream: cell[0] for stream, cell in transport.line_counts.items()}
         transport.tell(("done", me, counters.as_tuple(), events, lines))
-    except _ctx_Stopped:
-        _ctx_child_stopped(shared, me, transport, counters, counts)
+    except Stopped:
+        _child_stopped(shared, me, transport, counters, counts)
     except BaseException as exc:  # anything: the pipeline must not hang
-        failure = _ctx_describe(spec.name, exc, runtime.failed_at)
+        failure = describe(spec.name, exc, runtime.failed_at)
         message = (failure.stream, failure.error, failure.traceback_text, failure.position)
-        with contextlib.suppress(_ctx_Stopped):
+        with contextlib.suppress(Stopped):
             # The lines written before the failure, as a single-threaded run would have.
             transport.ship_text()
             transport.tell(("failed", me, *message))
 
 
-def _ctx_child_stopped(
-    shared: _ctx_Shared,
+def _child_stopped(
+    shared: _Shared,
     me: int,
-    transport: "_ctx_ChildTransport",
-    counters: _ctx_Counters,
+    transport: "_ChildTransport",
+    counters: Counters,
     counts: dict[str, list[int]],
 ) -> None:
     """The pipeline stopped before its end (Ctrl-C, a failure elsewhere): best effort, the
@@ -303,28 +293,29 @@ def _ctx_child_stopped(
 
     def give_up() -> None:
         if perf_counter() > deadline or os.getppid() != shared.parent:
-            raise _ctx_Stopped
+            raise Stopped
 
-    with contextlib.suppress(_ctx_Stopped, OSError):
+    with contextlib.suppress(Stopped, OSError):
         transport.ship_text(give_up)
         events = {stream: cell[0] for stream, cell in counts.items()}
         lines = {stream: cell[0] for stream, cell in transport.line_counts.items()}
         transport.tell(("done", me, counters.as_tuple(), events, lines), give_up)
 
 
-class _ctx_Parent:
+class _Parent:
     """The parent's side: writes the children's lines, collects their ends, watches them."""
 
     def __init__(
         self,
-        shared: _ctx_Shared,
+        shared: _Shared,
         processes: Sequence[ForkProcess | None],
         make_emitter: EmitterFactory,
         options: RunOptions,
     ) -> None:
-        self.failure: ContextFailure | None = None
+        # Every failure decision; stopping sets the event the children watch.
+        self.supervisor = Supervisor(shared.stop.set, self.stop_all)
         self.finished = threading.Event()
-        self.counters = [_ctx_Counters() for _ in processes]
+        self.counters = [Counters() for _ in processes]
         self._shared = shared
         self._processes = processes
         self._done = [process is None for process in processes]  # None: runs in the parent
@@ -333,19 +324,19 @@ class _ctx_Parent:
         self._emitters: dict[str, EmitFn] = {}
         self._dirty = False
         self._current = 0  # the child whose message is being handled
-        self._readers = [_ctx_FrameReader(read) for read, _ in shared.messages]
+        self._readers = [FrameReader(read) for read, _ in shared.messages]
         self._closed = False
 
     def pump(self) -> None:
         """The parent thread's loop, until every child is done or one failed."""
-        _ctx_name_os_thread("(output)")
+        name_os_thread("(output)")
         poll = select.poll()
         by_fd = {reader.fd: i for i, reader in enumerate(self._readers) if not self._done[i]}
         for fd in by_fd:
             poll.register(fd, select.POLLIN)
         try:
-            while not all(self._done) and self.failure is None:
-                ready = poll.poll(_ctx_POLL_MS)
+            while not all(self._done) and self.supervisor.failure is None:
+                ready = poll.poll(POLL_MS)
                 if not ready:
                     self._flush()
                     self._check_children()
@@ -360,7 +351,7 @@ class _ctx_Parent:
                     self._flush()
             self._flush()
         except BaseException as exc:  # writing failed (a closed output...)
-            self.context_failed(_ctx_describe(self._name(self._current), exc))
+            self.supervisor.failed(describe(self._name(self._current), exc))
         finally:
             self.finished.set()
 
@@ -369,7 +360,7 @@ class _ctx_Parent:
 
     def _read(self, i: int) -> None:
         for message in self._readers[i].read():
-            if self.failure is None:
+            if self.supervisor.failure is None:
                 self._handle(message)
 
     def _handle(self, message: tuple[Any, ...]) -> None:
@@ -380,13 +371,13 @@ class _ctx_Parent:
         elif kind == "lines":
             self._write(message[2])
         elif kind == "done":
-            self.counters[i] = _ctx_Counters(*message[2])
+            self.counters[i] = Counters(*message[2])
             self._count(message[3], self._options.count_events)
             text = self._options.text_output
             self._count(message[4], None if text is None else text.count_lines)
             self._done[i] = True
         elif kind == "failed":
-            self.context_failed(ContextFailure(self._name(i), *message[2:6]))
+            self.supervisor.failed(ContextFailure(self._name(i), *message[2:6]))
 
     @staticmethod
     def _count(counts: dict[str, int], add: Callable[[str, int], None] | None) -> None:
@@ -418,12 +409,12 @@ class _ctx_Parent:
 
     def _ended(self, i: int) -> None:
         """Child `i` closed its pipe (it exited): a failure unless it said it was done."""
-        if not self._done[i] and self.failure is None:
+        if not self._done[i] and self.supervisor.failure is None:
             process = self._processes[i]
             assert process is not None  # a context in the parent sends no messages
             process.join(timeout=2)
             error = f"its process ended unexpectedly (exit status {process.exitcode})"
-            self.context_failed(ContextFailure(self._name(i), None, error, ""))
+            self.supervisor.failed(ContextFailure(self._name(i), None, error, ""))
 
     def _check_children(self) -> None:
         # The end of a child's pipe says it exited; this also covers a child whose pipe stays
@@ -434,21 +425,9 @@ class _ctx_Parent:
                 self._ended(i)
                 return
 
-    def context_failed(self, failure: ContextFailure) -> None:
-        """A context failed: the one place that decides what happens then (as in threads).
-
-        Today the whole pipeline stops: the first failure is kept, the children see the stop
-        event, `push`/`close` raise it and terminate them. Restart policies would plug in here.
-        """
-        if self.failure is None:
-            self.failure = failure
-        self._shared.stop.set()
-
     def check(self) -> None:
         """Raise the failure, if any, after stopping every child."""
-        if self.failure is not None:
-            self.stop_all()
-            _ctx_raise(self.failure)
+        self.supervisor.check()
 
     def check_writing(self) -> None:
         """`check` while the ingress waits on a pipe: also give up once the pump has ended."""
@@ -465,7 +444,7 @@ class _ctx_Parent:
                 process.terminate()
         for process in children:
             process.join(timeout=2)
-        if not self._closed and self.finished.wait(2 * _ctx_POLL):
+        if not self._closed and self.finished.wait(2 * POLL):
             self._closed = True  # the pump no longer reads, the ingress no longer writes
             for fd in self._shared.parent_fds():
                 os.close(fd)
@@ -486,8 +465,8 @@ class _ctx_Parent:
         self.stop_all()
 
 
-def _ctx_start_processes(
-    graph: _ctx_Graph,
+def start_processes(
+    graph: Graph,
     make_emitter: EmitterFactory,
     instrument: Instrument | None,
     options: RunOptions,
@@ -500,12 +479,12 @@ def _ctx_start_processes(
     batch_size = min(options.batch_size, options.queue_capacity)
     room = max(1, options.queue_capacity // batch_size)
     specs = graph.specs
-    caller = _ctx_caller_index(graph)
-    shared = _ctx_Shared(
+    caller = graph.caller_index()
+    shared = _Shared(
         graph,
-        [[_ctx_pipe() for _ in graph.producers(i)] for i in range(len(specs))],
+        [[pipe() for _ in graph.producers(i)] for i in range(len(specs))],
         [[fork.Semaphore(room) for _ in graph.producers(i)] for i in range(len(specs))],
-        [_ctx_pipe() for _ in specs],
+        [pipe() for _ in specs],
         fork.Event(),
         batch_size,
         instrument is not None,
@@ -520,9 +499,9 @@ def _ctx_start_processes(
             None
             if i == caller
             else fork.Process(
-                target=_ctx_child_main,
+                target=_child_main,
                 args=(shared, i, cores[i]),
-                name=_ctx_thread_name(spec.name),
+                name=thread_name(spec.name),
             )
         )
         for i, spec in enumerate(specs)
@@ -532,36 +511,36 @@ def _ctx_start_processes(
             process.daemon = True  # terminated when the parent exits
             process.start()
     shared.close_all_but(shared.parent_fds())
-    parent = _ctx_Parent(shared, processes, make_emitter, options)
-    pump = threading.Thread(target=parent.pump, name=_ctx_thread_name("(output)"), daemon=True)
+    parent = _Parent(shared, processes, make_emitter, options)
+    pump = threading.Thread(target=parent.pump, name=thread_name("(output)"), daemon=True)
     pump.start()
-    return _ctx_parent_ends(shared, parent, pump, options, make_emitter, instrument)
+    return _parent_ends(shared, parent, pump, options, make_emitter, instrument)
 
 
-def _ctx_parent_ends(
-    shared: _ctx_Shared,
-    parent: _ctx_Parent,
+def _parent_ends(
+    shared: _Shared,
+    parent: _Parent,
     pump: threading.Thread,
     options: RunOptions,
     make_emitter: EmitterFactory,
     instrument: Instrument | None,
 ) -> tuple[PushFn, CloseFn]:
-    ingress_counters = _ctx_Counters()
-    writers = [_ctx_FrameWriter(channels[0][1]) for channels in shared.channels]
+    ingress_counters = Counters()
+    writers = [FrameWriter(channels[0][1]) for channels in shared.channels]
     # The ingress hands the same list to every context that takes the same events: pickle
     # it once. (The list is kept here, so its id cannot be reused by a later one.)
     encoded: list[Any] = [None, 0, b""]  # items, upto, bytes
 
-    def send(target: int, items: list[_ctx_Item], upto: int) -> None:
+    def send(target: int, items: list[Item], upto: int) -> None:
         parent.check()
         if encoded[0] is not items or encoded[1] != upto:
-            encoded[:] = items, upto, _ctx_encode_batch(items, upto)
-        ingress_counters.blocked += _ctx_acquire(shared.credits[target][0], parent.check)
+            encoded[:] = items, upto, encode_batch(items, upto)
+        ingress_counters.blocked += _acquire(shared.credits[target][0], parent.check)
         ingress_counters.blocked += writers[target].write(encoded[2], parent.check_writing)
 
-    ingress = _ctx_Ingress(shared.graph, send, shared.batch_size, ingress_counters)
+    ingress = Ingress(shared.graph, send, shared.batch_size, ingress_counters)
     options.idle_hooks.append(ingress.idle)
-    caller = _ctx_run_caller(shared, parent, ingress, make_emitter, instrument, options)
+    caller = _run_caller(shared, parent, ingress, make_emitter, instrument, options)
     closed = False
 
     def close() -> None:
@@ -577,7 +556,7 @@ def _ctx_parent_ends(
                 ingress.caller_failed(exc)
                 raise
         ingress.flush(CASCADE_END)
-        while not parent.finished.wait(_ctx_POLL):
+        while not parent.finished.wait(POLL):
             pass
         parent.check()
         pump.join()
@@ -585,15 +564,15 @@ def _ctx_parent_ends(
 
     def finish() -> None:
         # After Ctrl-C (no close) the children still run: they stop, ship their lines and
-        # send their counters (`_ctx_child_stopped`), which the pump hands on.
+        # send their counters (`_child_stopped`), which the pump hands on.
         parent.stop_and_gather()
         pump.join(timeout=2)
 
     def report() -> str:
-        ingress_counters.events_in = ingress.next_id
+        ingress_counters.events_in = ingress.events
         specs = shared.graph.specs
         rows = [(spec.name, c) for spec, c in zip(specs, parent.counters, strict=True)]
-        return _ctx_stats_report("process", ingress_counters, rows)
+        return stats_report("process", ingress_counters, rows)
 
     options.finish_hooks.append(finish)
     if options.stats:
@@ -601,10 +580,10 @@ def _ctx_parent_ends(
     return ingress.push, close
 
 
-def _ctx_run_caller(
-    shared: _ctx_Shared,
-    parent: _ctx_Parent,
-    ingress: _ctx_Ingress,
+def _run_caller(
+    shared: _Shared,
+    parent: _Parent,
+    ingress: Ingress,
     make_emitter: EmitterFactory,
     instrument: Instrument | None,
     options: RunOptions,
@@ -616,7 +595,7 @@ def _ctx_run_caller(
         return None
     graph = shared.graph
     spec = graph.specs[me]
-    transport = _ctx_CallerProcessTransport(shared, me, parent, ingress, make_emitter, options)
+    transport = _CallerProcessTransport(shared, me, parent, ingress, make_emitter, options)
     runtime = ContextRuntime(
         spec.name,
         1,
@@ -629,9 +608,7 @@ def _ctx_run_caller(
     )
 
     def failed(exc: BaseException) -> None:
-        if not isinstance(exc, _ctx_Stopped):  # else another context failed first
-            parent.context_failed(_ctx_describe(spec.name, exc, runtime.failed_at))
-        parent.check()
+        parent.supervisor.caller_failed(spec.name, exc, runtime.failed_at)
 
     ingress.caller_failed = failed
     runtime.run_on_caller(spec.run)
@@ -639,15 +616,15 @@ def _ctx_run_caller(
     return runtime
 
 
-class _ctx_CallerProcessTransport(_ctx_BufferedOutput):
+class _CallerProcessTransport(BufferedOutput):
     """The channels and output of the context that runs in the parent."""
 
     def __init__(
         self,
-        shared: _ctx_Shared,
+        shared: _Shared,
         me: int,
-        parent: _ctx_Parent,
-        ingress: _ctx_Ingress,
+        parent: _Parent,
+        ingress: Ingress,
         make_emitter: EmitterFactory,
         options: RunOptions,
     ) -> None:
@@ -656,21 +633,21 @@ class _ctx_CallerProcessTransport(_ctx_BufferedOutput):
         self._parent = parent
         self._ingress = ingress
         self._outs = [
-            (_ctx_FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
+            (FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
             for t, p in shared.graph.targets[me]
         ]
 
-    def take(self, wait: bool) -> list[_ctx_Batch]:
+    def take(self, wait: bool) -> list[Batch]:
         raise AssertionError("a context on the caller's thread does not take batches")
 
     def release(self, producer: int, batches: int, events: int) -> None:
         raise AssertionError("a context on the caller's thread does not take batches")
 
-    def send(self, slot: int, items: list[_ctx_Item], upto: int) -> None:
+    def send(self, slot: int, items: list[Item], upto: int) -> None:
         # The target may wait for input events the ingress still holds: send those first.
         self._ingress.send_log()
         writer, credit = self._outs[slot]
-        self._counters.blocked += _ctx_acquire(credit, self._parent.check)
+        self._counters.blocked += _acquire(credit, self._parent.check)
         self._counters.blocked += writer.write(
-            _ctx_encode_batch(items, upto), self._parent.check_writing
+            encode_batch(items, upto), self._parent.check_writing
         )

@@ -6,20 +6,27 @@
 Each context runs on its own thread (`options.backend == "thread"`) or forked process
 (`"process"`), pinned to its cores where possible. Bounded channels carry micro-batches
 between contexts; a context merges what its producers send by cascade id, so that every
-stream's output equals the single-threaded run's (see `vpl_runtime.ctx_core`).
+stream's output equals the single-threaded run's.
+
+The package, by concern: `cascade` (the id space: input positions, barriers, pool
+refinement, flushes), `merge` (what a context received and may process), `runtime`
+(`ContextRuntime`, a context's side, and the `Transport` a backend gives it), `graph` (the
+specs' graph), `ingress` (the producer of input items), `supervisor` (failures: the one
+place that decides), `lines` (a context's buffered output), `pinning`, `stats`, and
+`backends/` (`threads`, `processes` and the `pipes` between processes).
 """
 
 from collections.abc import Sequence
 
-from vpl_runtime.ctx_core import CASCADE_END as CASCADE_END
-from vpl_runtime.ctx_core import FLUSH_BASE as FLUSH_BASE
-from vpl_runtime.ctx_core import ContextFailure as ContextFailure
-from vpl_runtime.ctx_core import ContextRuntime as ContextRuntime
-from vpl_runtime.ctx_core import ContextSpec as ContextSpec
-from vpl_runtime.ctx_core import _ctx_Graph
-from vpl_runtime.ctx_process import _ctx_start_processes
-from vpl_runtime.ctx_support import _ctx_usable_cores
-from vpl_runtime.ctx_threads import _ctx_start_threads
+from vpl_runtime.contexts.backends.processes import start_processes
+from vpl_runtime.contexts.backends.threads import start_threads
+from vpl_runtime.contexts.cascade import CASCADE_END as CASCADE_END
+from vpl_runtime.contexts.cascade import FLUSH_BASE as FLUSH_BASE
+from vpl_runtime.contexts.graph import Graph
+from vpl_runtime.contexts.pinning import usable_cores
+from vpl_runtime.contexts.runtime import ContextRuntime as ContextRuntime
+from vpl_runtime.contexts.runtime import ContextSpec as ContextSpec
+from vpl_runtime.contexts.supervisor import ContextFailure as ContextFailure
 from vpl_runtime.driver import CloseFn, EmitterFactory, Instrument, PushFn, RunOptions
 
 
@@ -39,8 +46,8 @@ def start_contexts(
         raise ValueError(f"unknown backend {options.backend!r} (expected 'thread' or 'process')")
     if options.queue_capacity < 1 or options.batch_size < 1:
         raise ValueError("queue capacity and batch size must be at least 1")
-    graph = _ctx_Graph.build(specs)
-    cores = [_ctx_usable_cores(spec.name, spec.cores) for spec in specs]
+    graph = Graph.build(specs)
+    cores = [usable_cores(spec.name, spec.cores) for spec in specs]
     if options.backend == "process":
-        return _ctx_start_processes(graph, make_emitter, instrument, options, cores)
-    return _ctx_start_threads(graph, make_emitter, instrument, options, cores)
+        return start_processes(graph, make_emitter, instrument, options, cores)
+    return start_threads(graph, make_emitter, instrument, options, cores)

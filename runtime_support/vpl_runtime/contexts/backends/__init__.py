@@ -1,0 +1,1 @@
+"""The backends that run contexts: `threads` (default) and `processes` (forked, Linux)."""
