@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pipeline_helpers import Event
+from test_contexts import programs as contexts_programs
 from test_op_semantics import events as op_events
 from test_op_semantics import programs as op_programs
 from test_op_semantics import vpl_source
@@ -316,3 +317,178 @@ def test_a_standalone_module_restores_in_another_process(tmp_path: Path) -> None
 
     restored = json.loads(bare("second", data=bare("first")))
     assert restored and restored == json.loads(bare("all"))
+
+
+# -- contexts: every context's state at one input position (D36) ----------------------------
+
+
+@functools.cache
+def threaded_module(source: str) -> dict[str, Any]:
+    """The namespace of `source`'s module with its contexts and pools (no black)."""
+    with mock.patch.object(vplc_generate, "format_source", lambda text: text):
+        code = vplc_generate.generate_module(analyse(source, "snap.vpl").plan)
+    namespace: dict[str, Any] = {"__name__": "generated_under_test"}
+    exec(compile(code, "snap.py", "exec"), namespace)
+    return namespace
+
+
+def threaded_run(
+    namespace: dict[str, Any], backend: str, events: list[Event], k: int | None
+) -> list[Line]:
+    """The lines of a run; with `k`, the first k events go into one pipeline, whose lines
+    are those written when `snapshot()` returns, the rest into one restored from its bytes."""
+    options = namespace["RunOptions"]
+    fingerprint = namespace["PROGRAM_FINGERPRINT"]
+
+    def build(lines: list[Line], saved: dict[str, object] | None) -> Any:
+        def make_emitter(stream: str) -> Any:
+            return lambda s, t, f: lines.append((s, t, f))
+
+        run_options = options(backend=backend, batch_size=3, queue_capacity=7)
+        return namespace["_build"](make_emitter, None, run_options, saved)
+
+    lines: list[Line] = []
+    first = build(lines, None)
+    for event in events[:k]:
+        first.push(*event)
+    if k is None:
+        first.close()
+        return lines
+    data = encode_snapshot(fingerprint, first.snapshot())
+    assert encode_snapshot(fingerprint, first.snapshot()) == data  # the same point
+    written = list(lines)  # the snapshot returns once the lines before it are written
+    first.close()  # (its end-of-input lines are not the restored run's)
+    second = build(written, decode_snapshot(fingerprint, data))
+    for event in events[k:]:
+        second.push(*event)
+    second.close()
+    return written
+
+
+def per_stream(lines: list[Line], unordered: set[str]) -> dict[str, list[str]]:
+    """Each stream's lines in order (D11), as text; sorted for an unordered pool's."""
+    out: dict[str, list[str]] = {}
+    for s, t, f in lines:
+        out.setdefault(s, []).append(repr((t, f)))
+    return {s: sorted(v) if s in unordered else v for s, v in out.items()}
+
+
+LATE_IN_CONTEXTS = "context late\ncontext firsts\n" + LATE.replace(
+    "stream Late = Scan\n", "stream Late = Scan\n    .context(late)\n"
+).replace("stream Firsts = Scan\n", "stream Firsts = Late\n    .context(firsts)\n").replace(
+    "distinct(parcel)", "distinct(hub)"
+).replace(
+    "emit(parcel: parcel)", "emit(hub: hub)"
+)
+
+
+@st.composite
+def late_in_contexts(draw: st.DrawFn) -> tuple[str, list[Event]]:
+    source = LATE_IN_CONTEXTS.format(
+        ooo=draw(st.integers(0, 30)),
+        allowed=draw(st.integers(0, 30)),
+        size=draw(st.integers(1, 50)),
+        limit=draw(st.integers(1, 6)),
+    )
+    scans = draw(st.lists(st.tuples(st.integers(0, 120), st.sampled_from("HJK")), max_size=30))
+    return source, [("Scan", ts, {"parcel": "p", "hub": h}) for ts, h in scans]
+
+
+def context_programs() -> st.SearchStrategy[tuple[str, list[Event]]]:
+    return st.one_of(contexts_programs(), pool_programs(), late_in_contexts())
+
+
+def check_threaded(program: tuple[str, list[Event]], k: int, backend: str) -> None:
+    source, events = program
+    namespace = threaded_module(source)
+    pools = analyse(source, "snap.vpl").plan.pools
+    unordered = {p.stream for p in pools if not p.pool.ordered}
+    k = min(k, len(events))
+    expected = per_stream(threaded_run(namespace, backend, events, None), unordered)
+    got = per_stream(threaded_run(namespace, backend, events, k), unordered)
+    assert got == expected, (source, k)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(context_programs(), st.integers(0, 60))
+def test_restored_contexts_continue_on_threads(program: tuple[str, list[Event]], k: int) -> None:
+    check_threaded(program, k, "thread")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the process backend forks")
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(context_programs(), st.integers(0, 60))
+def test_restored_contexts_continue_on_processes(program: tuple[str, list[Event]], k: int) -> None:
+    check_threaded(program, k, "process")
+
+
+def test_a_snapshot_with_contexts_restores_through_the_library_api() -> None:
+    source = LATE_IN_CONTEXTS.format(ooo=5, allowed=5, size=10, limit=2)
+    cls = threaded_module(source)["Pipeline"]
+    events: list[Event] = [
+        ("Scan", t, {"parcel": "p", "hub": "HJ"[t % 2]}) for t in range(0, 90, 3)
+    ]
+    # Each stream's lines in order; streams of different contexts interleave freely (D11).
+    assert per_stream(restored_after(cls, events, 11), set()) == per_stream(
+        uninterrupted(cls, events), set()
+    )
+
+
+SESSIONS_ON_A_POOL = (
+    "stream S = T .partition_by(k) .concurrent(workers: 2, ordered: true)"
+    " .window(session: 1h) .aggregate(n: count(), k: last(k)) .emit(n: n, k: k)\n"
+)
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_restored_input_positions_go_on_from_the_snapshot(backend: str) -> None:
+    """Partitions remember the cascade that created them, and the end of input flushes
+    them in that order (§6.7): after a restore, input ids must go on, not start again."""
+    keys = "abcdefghij"
+    events: list[Event] = [("T", i, {"k": keys[i % 10]}) for i in range(14)]
+    # keys a..d are created before the snapshot, e..j after it
+    namespace = threaded_module(SESSIONS_ON_A_POOL)
+    expected = threaded_run(namespace, backend, events, None)
+    assert [f["k"] for _, _, f in expected] == list(keys)
+    assert threaded_run(namespace, backend, events, 4) == expected
+
+
+def test_a_restored_pipelines_snapshot_counts_the_whole_input() -> None:
+    cls = threaded_module(SESSIONS_ON_A_POOL)["Pipeline"]
+    fingerprint = threaded_module(SESSIONS_ON_A_POOL)["PROGRAM_FINGERPRINT"]
+    first = cls(lambda s, t, f: None)
+    for i in range(5):
+        first.push("T", i, {"k": "a"})
+    second = cls.restore(lambda s, t, f: None, first.snapshot())
+    for i in range(3):
+        second.push("T", 5 + i, {"k": "b"})
+    saved = decode_snapshot(fingerprint, second.snapshot())
+    assert saved["input position"] == 8
+    first.close()
+    second.close()
+
+
+def test_a_context_writes_its_lines_before_it_hands_over_its_state() -> None:
+    """snapshot() returns when every context has answered: by then the lines of the events
+    before it must have reached the sink (a service stores the snapshot as done)."""
+    from vpl_runtime.contexts.backends.threads import _Inbox, _ThreadTransport
+    from vpl_runtime.contexts.barriers import Barriers
+    from vpl_runtime.contexts.stats import Counters
+    from vpl_runtime.driver import RunOptions
+
+    lines: list[Line] = []
+    seen: list[list[Line]] = []
+    barriers = Barriers(frozenset({"c"}))
+    transport = _ThreadTransport(
+        _Inbox(1, 4),
+        [],
+        Counters(),
+        lambda stream: lambda s, t, f: lines.append((s, t, f)),
+        RunOptions(),
+        (barriers, "c"),
+    )
+    original = barriers.taken
+    barriers.taken = lambda *args: (seen.append(list(lines)), original(*args))  # type: ignore[method-assign]
+    transport.emitter("S")("S", 1, {"x": 1})
+    transport.snapshot_taken(0, b"state")
+    assert seen == [[("S", 1, {"x": 1})]]

@@ -62,10 +62,13 @@ class Window_HalfHourEnergy:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     # program.vpl:11:8 stream Unique
     seen_Unique_1: set[Any] = set()
@@ -206,6 +209,9 @@ def _build(
             saved["windows_HalfHourEnergy"],
         )
 
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "MeterReading":
             # stream Unique, run in place (through stream_Unique when --stats counts)
@@ -230,7 +236,7 @@ def _build(
         flush_HalfHourEnergy()
 
     entry = push if instrument is None else push_counted
-    return Built(entry, close, snapshot_state, restore_state)
+    return Built(entry, close, snapshot_state)
 
 
 class Pipeline:
@@ -277,9 +283,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

@@ -35,10 +35,13 @@ PROGRAM_FINGERPRINT = "555c2288a443039e02a5ccc10e80473e4c8a12fe8d84836132ab6212d
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     # program.vpl:17:8 stream OutOfRange
     emit_OutOfRange = make_emitter("OutOfRange")
@@ -179,6 +182,9 @@ def _build(
     def restore_state(saved: dict[str, object]) -> None:
         """Put `snapshot_state()` values back, in place."""
 
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Reading":
             route_Reading(timestamp, fields)
@@ -212,7 +218,7 @@ def _build(
         pass  # no window keeps events until the end of input
 
     entry = push if instrument is None else push_counted
-    return Built(entry, close, snapshot_state, restore_state)
+    return Built(entry, close, snapshot_state)
 
 
 class Pipeline:
@@ -259,9 +265,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from math import inf
 from typing import Any
 
-from vpl_runtime.contexts import ContextRuntime, ContextSpec, start_contexts
+from vpl_runtime.contexts import ContextRuntime, ContextSpec, launch_contexts
 from vpl_runtime.driver import (
     Built,
     CloseFn,
@@ -31,8 +31,11 @@ from vpl_runtime.keys import jump_hash, key_of, key_text, stable_hash
 from vpl_runtime.snapshot import (
     decode_snapshot,
     encode_snapshot,
-    restore_unsupported,
-    snapshot_unsupported,
+    pack_object,
+    pack_objects,
+    restore_object,
+    restore_objects,
+    saved_int,
 )
 from vpl_runtime.values import MISSING, v_add, v_mul
 
@@ -88,10 +91,13 @@ class Window_RpmAlarm:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     def run_default(ctx: ContextRuntime) -> None:
         """Thread of the default context: streams EngineStats, Fahrenheit, RpmAlarm."""
@@ -173,7 +179,20 @@ def _build(
             "Telemetry": route_Telemetry,
         }
 
-        ctx.serve(routes, [])
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "turn_Fahrenheit": turn_Fahrenheit,
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            nonlocal turn_Fahrenheit
+            workerof_EngineStats.clear()
+            turn_Fahrenheit = saved_int(saved["turn_Fahrenheit"])
+
+        ctx.serve(routes, [], (snapshot_state, restore_state))
 
     def worker_EngineStats(ctx: ContextRuntime) -> None:
         """Each of the 3 workers of stream EngineStats's pool: the ops after its .concurrent, with the worker's own state."""
@@ -269,11 +288,25 @@ def _build(
             "EngineStats#pool": entry_EngineStats,
         }
 
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "windows_EngineStats": pack_objects(windows_EngineStats),
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            restore_objects(
+                windows_EngineStats, Window_EngineStats, saved["windows_EngineStats"]
+            )
+
         ctx.serve(
             routes,
             [
                 (0, flush_EngineStats),
             ],
+            (snapshot_state, restore_state),
         )
 
     def worker_Fahrenheit(ctx: ContextRuntime) -> None:
@@ -393,7 +426,18 @@ def _build(
             "RpmAlarm#pool": entry_RpmAlarm,
         }
 
-        ctx.serve(routes, [])
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "window_RpmAlarm": pack_object(window_RpmAlarm),
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            restore_object(window_RpmAlarm, saved["window_RpmAlarm"])
+
+        ctx.serve(routes, [], (snapshot_state, restore_state))
 
     def collector_default_1(ctx: ContextRuntime) -> None:
         """Collector thread 1 of the default context: stream Overheating."""
@@ -509,8 +553,7 @@ def _build(
             ),
         ),
     )
-    push, close = start_contexts(specs, make_emitter, instrument, options)
-    return Built(push, close, snapshot_unsupported, restore_unsupported)
+    return Built(*launch_contexts(specs, make_emitter, instrument, options, saved))
 
 
 class Pipeline:
@@ -558,9 +601,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

@@ -94,10 +94,13 @@ class Agg_RollingClimate:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     # program.vpl:11:8 stream RollingClimate
     emit_RollingClimate = make_emitter("RollingClimate")
@@ -272,6 +275,9 @@ def _build(
             saved["windows_RollingClimate"],
         )
 
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Climate":
             # stream RollingClimate, run in place (through stream_RollingClimate when --stats counts)
@@ -352,7 +358,7 @@ def _build(
         flush_RollingClimate()
 
     entry = push if instrument is None else push_counted
-    return Built(entry, close, snapshot_state, restore_state)
+    return Built(entry, close, snapshot_state)
 
 
 class Pipeline:
@@ -399,9 +405,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

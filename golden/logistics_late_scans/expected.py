@@ -63,10 +63,13 @@ class Window_DockThroughput:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     # program.vpl:14:8 stream DockThroughput
     emit_DockThroughput = make_emitter("DockThroughput")
@@ -210,6 +213,9 @@ def _build(
         restore_dict(marks, saved["marks"])
         watermark = saved_float(saved["watermark"])
 
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if is_late(event_type, timestamp):
             return
@@ -265,7 +271,7 @@ def _build(
         flush_DockThroughput()
 
     entry = push if instrument is None else push_counted
-    return Built(entry, close, snapshot_state, restore_state)
+    return Built(entry, close, snapshot_state)
 
 
 class Pipeline:
@@ -312,9 +318,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vpl_runtime.builtins import fn_to_int, fn_upper
-from vpl_runtime.contexts import ContextRuntime, ContextSpec, start_contexts
+from vpl_runtime.contexts import ContextRuntime, ContextSpec, launch_contexts
 from vpl_runtime.driver import (
     Built,
     CloseFn,
@@ -31,8 +31,8 @@ from vpl_runtime.keys import key_of, key_text
 from vpl_runtime.snapshot import (
     decode_snapshot,
     encode_snapshot,
-    restore_unsupported,
-    snapshot_unsupported,
+    pack_object,
+    restore_object,
 )
 from vpl_runtime.values import MISSING, v_div, v_eq, v_ge, v_in, v_mod, v_mul, v_neg
 
@@ -80,10 +80,13 @@ class Agg_NettingBlocks:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     def run_intake(ctx: ContextRuntime) -> None:
         """Thread of context 'intake': stream Legs."""
@@ -240,7 +243,18 @@ def _build(
             "Legs": entry_NettingBlocks,
         }
 
-        ctx.serve(routes, [])
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "window_NettingBlocks": pack_object(window_NettingBlocks),
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            restore_object(window_NettingBlocks, saved["window_NettingBlocks"])
+
+        ctx.serve(routes, [], (snapshot_state, restore_state))
 
     specs = (
         ContextSpec(
@@ -259,8 +273,7 @@ def _build(
             upstream=("intake",),
         ),
     )
-    push, close = start_contexts(specs, make_emitter, instrument, options)
-    return Built(push, close, snapshot_unsupported, restore_unsupported)
+    return Built(*launch_contexts(specs, make_emitter, instrument, options, saved))
 
 
 class Pipeline:
@@ -308,9 +321,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

@@ -63,10 +63,13 @@ class Window_RegionRevenue:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
     # Several chains of streams lead to one stream: deliver breadth-first (SEMANTICS 5.1)
     # through a FIFO queue, so that every stream sees its events in the reference order.
     queue: deque[tuple[StreamFn, int, Fields]] = deque()
@@ -329,6 +332,9 @@ def _build(
         )
         queue.clear()
 
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Order":
             route_Order(timestamp, fields)
@@ -343,7 +349,7 @@ def _build(
     def close() -> None:
         flush_RegionRevenue()
 
-    return Built(push, close, snapshot_state, restore_state)
+    return Built(push, close, snapshot_state)
 
 
 class Pipeline:
@@ -390,9 +396,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

@@ -82,10 +82,13 @@ class Agg_MidEma:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
 ) -> Built:
-    """Create the state of every stream; return `push`, `close` and the state's
-    `snapshot_state` and `restore_state`."""
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     # program.vpl:14:8 stream Mid
 
@@ -278,6 +281,9 @@ def _build(
         """Put `snapshot_state()` values back, in place."""
         restore_objects(windows_MidEma, Window_MidEma, saved["windows_MidEma"])
 
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Quote":
             # stream Mid, run in place (through stream_Mid when --stats counts)
@@ -370,7 +376,7 @@ def _build(
         pass  # no window keeps events until the end of input
 
     entry = push if instrument is None else push_counted
-    return Built(entry, close, snapshot_state, restore_state)
+    return Built(entry, close, snapshot_state)
 
 
 class Pipeline:
@@ -417,9 +423,7 @@ class Pipeline:
 
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions())
-        if saved is not None:
-            built.restore(saved)
+        built = _build(make_emitter, None, RunOptions(), saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 

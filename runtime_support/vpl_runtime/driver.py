@@ -3,7 +3,7 @@
 A generated module ends with `sys.exit(run_module(_build, program="orders.vpl"))`. `_build`
 receives the emitter factory, an instrument hook for `--stats` and the `RunOptions` (contexts:
 backend, channel sizes, idle hooks), and returns the pipeline's `push` and `close` functions
-(with its state's `snapshot` and `restore`, a `Built`);
+(with its state's `snapshot`, a `Built`);
 everything about files, lines, errors and exit statuses is here.
 
 Exit statuses: 0 all lines valid, 3 some lines rejected (D20), 2 usage error (also an
@@ -104,13 +104,14 @@ RestoreFn: TypeAlias = Callable[[dict[str, object]], None]
 
 
 class Built(NamedTuple):
-    """What a generated `_build` gives: the pipeline's entry points, and the closures over
-    its stream state that snapshots are made of (`vpl_runtime.snapshot`)."""
+    """What a generated `_build(make_emitter, instrument, options, saved=None)` gives: the
+    pipeline's entry points, and `snapshot()`, the state of every stream as plain values
+    (`vpl_runtime.snapshot` makes bytes of it). `_build` restores `saved`, such a dict,
+    before anything runs: contexts start with their state."""
 
     push: PushFn
     close: CloseFn
     snapshot: SnapshotFn
-    restore: RestoreFn
 
 
 # A generated `_build` gives a `Built`; the driver needs only its `push` and `close`, which a

@@ -59,9 +59,22 @@ def decode_snapshot(fingerprint: str, data: bytes) -> dict[str, object]:
     if len(payload) != length or hashlib.sha256(payload).digest() != digest:
         raise ValueError("corrupt snapshot (length or checksum mismatch)")
     try:
-        state = _SnapUnpickler(io.BytesIO(payload)).load()
+        return decode_state(payload)
+    except ValueError:
+        raise
     except Exception as exc:  # a checksummed payload that this runtime cannot read
         raise ValueError(f"corrupt snapshot ({exc})") from None
+
+
+def encode_state(state: dict[str, object]) -> bytes:
+    """One context's state dict as bytes, made in the context (its process, with the process
+    backend) while the state holds still; `decode_state` reads it back."""
+    return pickle.dumps(state, protocol=5)
+
+
+def decode_state(data: bytes | memoryview) -> dict[str, object]:
+    """`encode_state`'s dict, through the unpickler that resolves only state's globals."""
+    state = _SnapUnpickler(io.BytesIO(data)).load()
     if not isinstance(state, dict):
         raise ValueError("corrupt snapshot (no state dict)")
     return state
@@ -156,10 +169,3 @@ def saved_list(saved: object) -> list[dict[str, object]]:
         raise ValueError("corrupt snapshot (a list of states was expected)")
     return saved
 
-
-def snapshot_unsupported() -> dict[str, object]:
-    raise RuntimeError("Pipeline.snapshot() of a program with contexts is not supported yet")
-
-
-def restore_unsupported(saved: dict[str, object]) -> None:
-    raise RuntimeError("Pipeline.restore() of a program with contexts is not supported yet")

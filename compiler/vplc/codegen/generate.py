@@ -43,6 +43,7 @@ from vplc.plan.state import (
     copies_state,
     stream_state,
 )
+from vplc.plan.state import scheduler_state as scheduler_decls
 from vplc.plan.threads import pool_of
 
 # Names that generated code takes from the standard library or the driver.
@@ -226,8 +227,9 @@ def _generate(plan: Plan) -> str:
         uses.add("deque")
     uses.update({"encode_snapshot", "decode_snapshot"})
     if plan.contexts:
-        uses.update({"ContextRuntime", "ContextSpec", "start_contexts"})
-        uses.update({"snapshot_unsupported", "restore_unsupported"})
+        uses.update({"ContextRuntime", "ContextSpec", "launch_contexts"})
+    threaded_state = plan.contexts and plan.lateness is not None
+    program_state = state_functions(_program_state(plan), uses) if threaded_state else []
     source = _template().render(
         version=__version__,
         fingerprint=py_literal(program_fingerprint(plan)),
@@ -239,6 +241,7 @@ def _generate(plan: Plan) -> str:
         contexts=contexts,
         queued=plan.queued,
         lateness=_lateness_view(plan),
+        program_state=program_state,  # with contexts: the state of `_build` itself
         literal=py_literal,
     )
     return format_source(source)
@@ -387,12 +390,22 @@ def _checked_state(stream: model.Stream, code: StreamCode) -> tuple[StateDecl, .
 
 
 def _snapshot_functions(plan: Plan, group: _Group, decls: list[StateDecl]) -> list[str]:
-    """snapshot_state/restore_state of a program without contexts: its streams' state, the
-    late-data state and the queue. (Contexts snapshot each context's own, see D35.)"""
+    """snapshot_state/restore_state of one context (its streams' parts and its pool
+    schedulers' state) or of a program without contexts (its streams' state, the late-data
+    state and the queue)."""
     if group.context is not None:
-        return []
-    program = [*(LATENESS_STATE if plan.lateness else ()), *((QUEUE_STATE,) if plan.queued else ())]
-    return state_functions([*decls, *program], group.uses)
+        pools = [group.pools[s.name] for s in group.streams if s.name in group.pools]
+        schedulers = [d for p in pools for d in scheduler_decls(p)] if group.role is None else []
+        stateful = [*decls, *schedulers]
+        return state_functions(stateful, group.uses) if stateful else []
+    return state_functions([*decls, *_program_state(plan)], group.uses)
+
+
+def _program_state(plan: Plan) -> list[StateDecl]:
+    """The state `_build` itself keeps: late data (with contexts too: it runs in `push`)
+    and, without contexts, the delivery queue."""
+    queue = [QUEUE_STATE] if plan.queued and not plan.contexts else []
+    return [*(LATENESS_STATE if plan.lateness else ()), *queue]
 
 
 def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[list[str], bool]:
