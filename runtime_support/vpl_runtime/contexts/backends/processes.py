@@ -22,7 +22,7 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import ForkProcess
 from multiprocessing.synchronize import Event, Semaphore
@@ -39,6 +39,13 @@ from vpl_runtime.contexts.backends.pipes import (
     encode_batch,
     pipe,
 )
+from vpl_runtime.contexts.barriers import (
+    Barriers,
+    Started,
+    reached_contexts,
+    saved_contexts,
+    snapshot_function,
+)
 from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
@@ -49,12 +56,10 @@ from vpl_runtime.contexts.runtime import ContextRuntime
 from vpl_runtime.contexts.stats import Counters, stats_report
 from vpl_runtime.contexts.supervisor import ContextFailure, Stopped, Supervisor, describe
 from vpl_runtime.driver import (
-    CloseFn,
     EmitFn,
     EmitterFactory,
     Fields,
     Instrument,
-    PushFn,
     RunOptions,
     StreamFn,
     TextOutput,
@@ -77,6 +82,7 @@ class _Shared:
     parent: int  # the parent's pid
     text: TextOutput | None  # children format their output lines as text
     caller: int | None  # the context that runs in the parent, on the caller's thread
+    states: Mapping[str, bytes]  # context -> the state it restores before serving (D36)
 
     def child_fds(self, me: int) -> set[int]:
         """The pipe ends child `me` uses: its channels' read ends, its targets' write ends,
@@ -210,6 +216,13 @@ class _ChildTransport:
             self._text_size[0] = 0
             self.tell(("text", self._me, text), check)
 
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        # The lines before the barrier first: the parent writes them before it records the
+        # state, so they reach the sink before snapshot() returns.
+        self.ship_text()
+        self.passed()
+        self.tell(("state", self._me, barrier, state))
+
     def passed(self) -> None:
         # Text waits for `idle` or a full batch: fewer, larger messages for the parent.
         if self._lines:
@@ -259,6 +272,7 @@ def _child_main(shared: _Shared, me: int, cores: tuple[int, ...]) -> None:
         counters,
         graph.scales(me),
     )
+    runtime.saved = shared.states.get(spec.name)
     try:
         name_os_thread(spec.name)  # the child's main thread: the process's name
         pin(spec.name, cores, whole_process=True)
@@ -314,6 +328,7 @@ class _Parent:
     ) -> None:
         # Every failure decision; stopping sets the event the children watch.
         self.supervisor = Supervisor(shared.stop.set, self.stop_all)
+        self.barriers = Barriers(reached_contexts(shared.graph))
         self.finished = threading.Event()
         self.counters = [Counters() for _ in processes]
         self._shared = shared
@@ -378,6 +393,8 @@ class _Parent:
             self._done[i] = True
         elif kind == "failed":
             self.supervisor.failed(ContextFailure(self._name(i), *message[2:6]))
+        elif kind == "state":
+            self.barriers.taken(self._name(i), message[2], message[3])
 
     @staticmethod
     def _count(counts: dict[str, int], add: Callable[[str, int], None] | None) -> None:
@@ -471,11 +488,14 @@ def start_processes(
     instrument: Instrument | None,
     options: RunOptions,
     cores: Sequence[tuple[int, ...]],
-) -> tuple[PushFn, CloseFn]:
-    """Fork one child per context; return the ingress `push` and `close`."""
+    saved: Mapping[str, object] | None = None,
+) -> Started:
+    """Fork one child per context, each with its `saved` state if given; return the
+    ingress `push`, `close` and `snapshot`."""
     if not sys.platform.startswith("linux"):
         raise RuntimeError("the process backend needs Linux (it forks); use --backend thread")
     fork = multiprocessing.get_context("fork")
+    position, states = saved_contexts(saved)
     batch_size = min(options.batch_size, options.queue_capacity)
     room = max(1, options.queue_capacity // batch_size)
     specs = graph.specs
@@ -491,6 +511,7 @@ def start_processes(
         os.getpid(),
         options.text_output,
         caller,
+        states,
     )
     sys.stdout.flush()  # or the children would write the parent's buffered text again
     sys.stderr.flush()
@@ -514,7 +535,7 @@ def start_processes(
     parent = _Parent(shared, processes, make_emitter, options)
     pump = threading.Thread(target=parent.pump, name=thread_name("(output)"), daemon=True)
     pump.start()
-    return _parent_ends(shared, parent, pump, options, make_emitter, instrument)
+    return _parent_ends(shared, parent, pump, options, make_emitter, instrument, position)
 
 
 def _parent_ends(
@@ -524,7 +545,8 @@ def _parent_ends(
     options: RunOptions,
     make_emitter: EmitterFactory,
     instrument: Instrument | None,
-) -> tuple[PushFn, CloseFn]:
+    position: int,
+) -> Started:
     ingress_counters = Counters()
     writers = [FrameWriter(channels[0][1]) for channels in shared.channels]
     # The ingress hands the same list to every context that takes the same events: pickle
@@ -539,6 +561,7 @@ def _parent_ends(
         ingress_counters.blocked += writers[target].write(encoded[2], parent.check_writing)
 
     ingress = Ingress(shared.graph, send, shared.batch_size, ingress_counters)
+    ingress.start_at(position)
     options.idle_hooks.append(ingress.idle)
     caller = _run_caller(shared, parent, ingress, make_emitter, instrument, options)
     closed = False
@@ -577,7 +600,8 @@ def _parent_ends(
     options.finish_hooks.append(finish)
     if options.stats:
         options.reports.append(report)
-    return ingress.push, close
+    snapshot = snapshot_function(ingress, parent.barriers, parent.check)
+    return Started(ingress.push, close, snapshot)
 
 
 def _run_caller(
@@ -606,6 +630,7 @@ def _run_caller(
         parent.counters[me],
         graph.scales(me),
     )
+    runtime.saved = shared.states.get(spec.name)
 
     def failed(exc: BaseException) -> None:
         parent.supervisor.caller_failed(spec.name, exc, runtime.failed_at)
@@ -636,6 +661,11 @@ class _CallerProcessTransport(BufferedOutput):
             (FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
             for t, p in shared.graph.targets[me]
         ]
+        self._name = shared.graph.specs[me].name
+
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        self.passed()  # the lines before the barrier reach the sink before snapshot() returns
+        self._parent.barriers.taken(self._name, barrier, state)
 
     def take(self, wait: bool) -> list[Batch]:
         raise AssertionError("a context on the caller's thread does not take batches")

@@ -1,9 +1,16 @@
 """Contexts on threads: bounded channels with per-producer room, start and close."""
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 
+from vpl_runtime.contexts.barriers import (
+    Barriers,
+    Started,
+    reached_contexts,
+    saved_contexts,
+    snapshot_function,
+)
 from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
@@ -14,10 +21,8 @@ from vpl_runtime.contexts.runtime import ContextRuntime
 from vpl_runtime.contexts.stats import Counters, stats_report
 from vpl_runtime.contexts.supervisor import Stopped, Supervisor
 from vpl_runtime.driver import (
-    CloseFn,
     EmitterFactory,
     Instrument,
-    PushFn,
     RunOptions,
 )
 
@@ -98,10 +103,16 @@ class _ThreadTransport(BufferedOutput):
         counters: Counters,
         make_emitter: EmitterFactory,
         options: RunOptions,
+        barriers: tuple[Barriers, str],
     ) -> None:
         super().__init__(counters, make_emitter, options)
         self._inbox = inbox
         self._outboxes = outboxes
+        self._barriers, self._name = barriers
+
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        self.passed()  # the lines before the barrier reach the sink before snapshot() returns
+        self._barriers.taken(self._name, barrier, state)
 
     def take(self, wait: bool) -> list[Batch]:
         return self._inbox.take(wait)
@@ -140,8 +151,12 @@ def start_threads(
     instrument: Instrument | None,
     options: RunOptions,
     cores: Sequence[tuple[int, ...]],
-) -> tuple[PushFn, CloseFn]:
-    """Start one daemon thread per context; return the ingress `push` and `close`."""
+    saved: Mapping[str, object] | None = None,
+) -> Started:
+    """Start one daemon thread per context, each with its `saved` state if given; return
+    the ingress `push`, `close` and `snapshot`."""
+    position, states = saved_contexts(saved)
+    barriers = Barriers(reached_contexts(graph))
     specs = graph.specs
     capacity = options.queue_capacity
     batch_size = min(options.batch_size, capacity)
@@ -159,7 +174,12 @@ def start_threads(
     for i, spec in enumerate(specs):
         targets = graph.targets[i]
         transport = (_CallerThreadTransport if i == caller else _ThreadTransport)(
-            inboxes[i], [(inboxes[t], p) for t, p in targets], counters[i], make_emitter, options
+            inboxes[i],
+            [(inboxes[t], p) for t, p in targets],
+            counters[i],
+            make_emitter,
+            options,
+            (barriers, spec.name),
         )
         runtime = ContextRuntime(
             spec.name,
@@ -171,6 +191,7 @@ def start_threads(
             counters[i],
             graph.scales(i),
         )
+        runtime.saved = states.get(spec.name)
         runtimes.append(runtime)
         if i == caller:
             continue
@@ -191,6 +212,7 @@ def start_threads(
             raise
 
     ingress = Ingress(graph, send, batch_size, ingress_counters)
+    ingress.start_at(position)
     on_caller = None if caller is None else runtimes[caller]
     if caller is not None and on_caller is not None:
         _attach_caller(graph, caller, on_caller, ingress, supervisor)
@@ -232,7 +254,7 @@ def start_threads(
     options.finish_hooks.append(finish)
     if options.stats:
         options.reports.append(report)
-    return ingress.push, close
+    return Started(ingress.push, close, snapshot_function(ingress, barriers, supervisor.check))
 
 
 class _CallerThreadTransport(_ThreadTransport):
