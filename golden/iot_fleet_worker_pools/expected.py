@@ -77,10 +77,8 @@ class Window_RpmAlarm:
         self.max2: Any = -inf  # max(rpm)
 
 
-def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
-) -> tuple[PushFn, CloseFn]:
-    """Create the state of every stream; return the `push` and `close` functions."""
+def contexts() -> tuple[ContextSpec, ...]:
+    """The program's contexts, not started: `start_contexts(contexts(), ...)` runs them."""
 
     def run_default(ctx: ContextRuntime) -> None:
         """Thread of the default context: streams EngineStats, Fahrenheit, RpmAlarm."""
@@ -416,14 +414,13 @@ def _build(
 
         ctx.serve(routes, [])
 
-    specs = (
+    return (
         ContextSpec(
             "(default)",
             run_default,
             cores=(),
             routes=("Telemetry",),
             upstream=(),
-            on_caller=True,
         ),
         ContextSpec(
             "EngineStats (worker 0)",
@@ -495,7 +492,13 @@ def _build(
             ),
         ),
     )
-    return start_contexts(specs, make_emitter, instrument, options)
+
+
+def _build(
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+) -> tuple[PushFn, CloseFn]:
+    """Start the contexts; return the `push` and `close` functions."""
+    return start_contexts(contexts(), make_emitter, instrument, options)
 
 
 class Pipeline:

@@ -68,10 +68,8 @@ class Agg_NettingBlocks:
         self.last4: Any = None  # last(batch_ref)
 
 
-def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
-) -> tuple[PushFn, CloseFn]:
-    """Create the state of every stream; return the `push` and `close` functions."""
+def contexts() -> tuple[ContextSpec, ...]:
+    """The program's contexts, not started: `start_contexts(contexts(), ...)` runs them."""
 
     def run_intake(ctx: ContextRuntime) -> None:
         """Thread of context 'intake': stream Legs."""
@@ -230,14 +228,13 @@ def _build(
 
         ctx.serve(routes, [])
 
-    specs = (
+    return (
         ContextSpec(
             "intake",
             run_intake,
             cores=(),
             routes=("Settlement",),
             upstream=(),
-            on_caller=True,
         ),
         ContextSpec(
             "reporting",
@@ -247,7 +244,13 @@ def _build(
             upstream=("intake",),
         ),
     )
-    return start_contexts(specs, make_emitter, instrument, options)
+
+
+def _build(
+    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
+) -> tuple[PushFn, CloseFn]:
+    """Start the contexts; return the `push` and `close` functions."""
+    return start_contexts(contexts(), make_emitter, instrument, options)
 
 
 class Pipeline:

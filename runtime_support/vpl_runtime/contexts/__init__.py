@@ -13,16 +13,18 @@ refinement, flushes), `merge` (what a context received and may process), `runtim
 (`ContextRuntime`, a context's side, and the `Transport` a backend gives it), `graph` (the
 specs' graph), `ingress` (the producer of input items), `supervisor` (failures: the one
 place that decides), `lines` (a context's buffered output), `pinning`, `stats`, and
-`backends/` (`threads`, `processes` and the `pipes` between processes).
+`launch` (one pipeline's orchestration over a `Backend`), and `backends/` (`threads`,
+`processes` and the `pipes` between processes), each a `Backend`.
 """
 
 from collections.abc import Sequence
 
-from vpl_runtime.contexts.backends.processes import start_processes
-from vpl_runtime.contexts.backends.threads import start_threads
+from vpl_runtime.contexts.backends.processes import ProcessBackend
+from vpl_runtime.contexts.backends.threads import ThreadBackend
 from vpl_runtime.contexts.cascade import CASCADE_END as CASCADE_END
 from vpl_runtime.contexts.cascade import FLUSH_BASE as FLUSH_BASE
 from vpl_runtime.contexts.graph import Graph
+from vpl_runtime.contexts.launch import Backend, launch
 from vpl_runtime.contexts.pinning import usable_cores
 from vpl_runtime.contexts.runtime import ContextRuntime as ContextRuntime
 from vpl_runtime.contexts.runtime import ContextSpec as ContextSpec
@@ -48,6 +50,9 @@ def start_contexts(
         raise ValueError("queue capacity and batch size must be at least 1")
     graph = Graph.build(specs)
     cores = [usable_cores(spec.name, spec.cores) for spec in specs]
+    backend: Backend
     if options.backend == "process":
-        return start_processes(graph, make_emitter, instrument, options, cores)
-    return start_threads(graph, make_emitter, instrument, options, cores)
+        backend = ProcessBackend(graph, make_emitter, instrument, options, cores)
+    else:
+        backend = ThreadBackend(graph, make_emitter, instrument, options, cores)
+    return launch(backend, graph, instrument, options)

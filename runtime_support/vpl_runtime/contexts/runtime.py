@@ -40,8 +40,9 @@ class ContextSpec:
     routes: tuple[str, ...] = ()
     upstream: tuple[str, ...] = ()
     pool_worker: bool = False  # a worker of a pool whose scheduler is its one upstream
-    # Fed by the input only and not pinned: the backend may run it on the thread that calls
-    # `push` (the first such context: no channel and no thread switch between input and it).
+    # Runs on the thread that calls `push` (no channel and no thread switch between the input
+    # and it): the compiler marks at most one, the only context fed by the input, not pinned,
+    # without upstream (`Graph.build` checks it).
     on_caller: bool = False
 
 
