@@ -204,24 +204,41 @@ class Pipeline:
 
     `sink(stream, timestamp, fields)` receives every output event; call `push` once per
     input event, in order, and `close` once at the end of input (it flushes windows).
+    `backend`, `batch_size` and `queue_capacity` are for programs with contexts.
     """
 
     push: PushFn
     close: CloseFn
 
-    def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
+    def __init__(
+        self,
+        sink: Callable[[str, int, Fields], None],
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> None:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
 
+        self._options = RunOptions(
+            backend=backend,
+            batch_size=batch_size,
+            queue_capacity=queue_capacity,
+        )
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        self.push, flush_all = _build(make_emitter, None, RunOptions())
+        self.push, flush_all = _build(make_emitter, None, self._options)
 
         def close() -> None:
             self.push, self.close = _push_after_close, _close_again
             flush_all()
 
         self.close = close
+
+    def flush(self) -> None:
+        """Return once every event pushed so far is processed and its output is in the sink
+        (end-of-input results come with `close`): at once, `push` does all the work."""
 
 
 def _push_after_close(event_type: str, timestamp: int, fields: Fields) -> None:

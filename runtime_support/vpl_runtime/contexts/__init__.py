@@ -42,7 +42,7 @@ def start_contexts(
 
     `push` is called on the caller's thread in input order; `close` (end of input) drains
     everything, waits for every context and returns. Both raise `ContextFailure` once a
-    context failed. The ingress flushes its partial batches from `options.idle_hooks`.
+    context failed. The ingress flushes its partial batches from `options.hooks.idle`.
     """
     if options.backend not in ("thread", "process"):
         raise ValueError(f"unknown backend {options.backend!r} (expected 'thread' or 'process')")

@@ -7,16 +7,22 @@ and moves batches: threads and processes implement `Backend`, and a Ray backend 
 without touching the merge (`merge`, `runtime`) or this orchestration.
 """
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
 from vpl_runtime.contexts.merge import Item
+from vpl_runtime.contexts.pinning import thread_name
 from vpl_runtime.contexts.runtime import ContextRuntime, Transport
 from vpl_runtime.contexts.stats import Counters, stats_report
 from vpl_runtime.contexts.supervisor import Stopped, Supervisor
-from vpl_runtime.driver import CloseFn, Instrument, PushFn, RunOptions
+from vpl_runtime.driver import CloseFn, Fields, Instrument, PushFn, RunOptions
+
+_FLUSH_POLL = 0.001  # seconds between looks at the contexts' progress in `flush`
 
 
 class Backend(Protocol):
@@ -31,6 +37,9 @@ class Backend(Protocol):
     batch_size: int  # events per micro-batch, as the backend bounds it
     supervisor: Supervisor
     counters: list[Counters]  # per context, in spec order (the caller's included)
+    # Per context: an input-level id below which it processed everything and passed its
+    # lines on (kept up to date at least whenever the context goes idle; the caller's unused).
+    progress: list[int]
 
     def start(self) -> None:
         """Start every context but the caller's (`Graph.caller_index`)."""
@@ -71,15 +80,20 @@ def launch(
     backend.start()
     ingress = Ingress(graph, send, backend.batch_size, ingress_counters)
     caller = _run_caller(backend, graph, ingress, instrument)
-    options.idle_hooks.append(ingress.idle)
+    others = [i for i in range(len(graph.specs)) if i != graph.caller_index()]
+    options.hooks.idle.append(ingress.idle)
+    # With `live_delay`, a timer thread calls `ingress.idle` too: the ingress is then used
+    # from two threads, under `lock` (the command line's push takes no lock).
+    lock = threading.Lock()
     closed = False
 
     def close() -> None:
         nonlocal closed
-        if closed:
-            supervisor.check()
-            return
-        closed = True
+        with lock:
+            if closed:
+                supervisor.check()
+                return
+            closed = True
         if caller is not None:
             try:
                 caller.finish()
@@ -91,15 +105,57 @@ def launch(
         supervisor.check()
         backend.join()
 
+    def flush() -> None:
+        with lock:
+            if closed:
+                supervisor.check()
+                return
+            ingress.idle()  # sends what it holds; the caller context passes its lines on
+            upto = ingress.upto
+        progress = backend.progress
+        while any(progress[i] < upto for i in others):
+            supervisor.check()
+            time.sleep(_FLUSH_POLL)
+        supervisor.check()
+
     def report() -> str:
         ingress_counters.events_in = ingress.events
         rows = [(spec.name, c) for spec, c in zip(graph.specs, backend.counters, strict=True)]
         return stats_report(backend.name, ingress_counters, rows)
 
-    options.finish_hooks.append(backend.stop)
+    options.hooks.finish.append(backend.stop)
+    options.hooks.flush.append(flush)
     if options.stats:
-        options.reports.append(report)
-    return ingress.push, close
+        options.hooks.reports.append(report)
+    if options.live_delay is None:
+        return ingress.push, close
+    _start_timer(ingress, lock, options.live_delay, lambda: closed)
+    ingress_push = ingress.push
+
+    def locked_push(event_type: str, timestamp: int, fields: Fields) -> None:
+        with lock:
+            ingress_push(event_type, timestamp, fields)
+
+    return locked_push, close
+
+
+def _start_timer(
+    ingress: Ingress, lock: threading.Lock, delay: float, closed: Callable[[], bool]
+) -> None:
+    """Every `delay` seconds, send what the ingress holds (an embedding application may stop
+    pushing for a while: its results must reach the sink all the same)."""
+
+    def tick() -> None:
+        try:
+            while not closed():
+                time.sleep(delay)
+                with lock:
+                    if not closed():
+                        ingress.idle()
+        except BaseException:
+            return
+
+    threading.Thread(target=tick, name=thread_name("(timer)"), daemon=True).start()
 
 
 def _run_caller(

@@ -78,6 +78,10 @@ class Transport(Protocol):
     def idle(self) -> None:
         """Nothing to do: about to block waiting for input."""
 
+    def progressed(self, upto: int) -> None:
+        """Every item below input-level id `upto` is processed and its lines are passed on
+        (what `Pipeline.flush` waits for)."""
+
 
 class ContextRuntime:
     """One context's side of the runtime; used only from the context's own thread or process."""
@@ -247,6 +251,7 @@ class ContextRuntime:
             transport.passed()
             progress = min(min(pending.upto), next_flush(order, done, self.scales.depth))
             self._send_progress(progress)
+            transport.progressed(unrefined(progress, self.scales.depth))
             if progress == CASCADE_END:
                 break
             batches = transport.take(False)

@@ -39,6 +39,7 @@ from vpl_runtime.contexts.backends.pipes import (
     encode_batch,
     pipe,
 )
+from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
 from vpl_runtime.contexts.lines import BufferedOutput
@@ -132,6 +133,8 @@ class _ChildTransport:
         self._text: list[str] = []  # formatted lines, for text output
         self._text_size = [0]  # their characters
         self.line_counts: dict[str, list[int]] = {}  # text output: lines per stream
+        self._progress = 0  # see `progressed`
+        self._told = 0  # the progress the parent knows
 
     def check(self) -> None:
         """Raise `Stopped` if the pipeline stops or the parent is gone."""
@@ -217,6 +220,12 @@ class _ChildTransport:
     def idle(self) -> None:
         self.ship_text()
         self.passed()
+        if self._progress != self._told:  # the parent's board, for `Pipeline.flush`
+            self._told = self._progress
+            self.tell(("progress", self._me, self._progress))
+
+    def progressed(self, upto: int) -> None:
+        self._progress = upto  # told when idle: a message per pass would cost
 
     def tell(self, message: tuple[Any, ...], check: Callable[[], None] | None = None) -> None:
         """Send a message to the parent; `check` (default: a stop) gives up waiting."""
@@ -310,10 +319,12 @@ class _Parent:
         options: RunOptions,
         supervisor: Supervisor,
         counters: list[Counters],
+        progress: list[int],
     ) -> None:
         self.supervisor = supervisor  # every failure decision
         self.finished = threading.Event()
         self.counters = counters  # a child's are replaced by those it sends at its end
+        self.progress = progress  # per child: what it told (`_ChildTransport.progressed`)
         self._shared = shared
         self._processes = processes
         self._done = [process is None for process in processes]  # None: runs in the parent
@@ -370,10 +381,13 @@ class _Parent:
             self._write(message[2])
         elif kind == "done":
             self.counters[i] = Counters(*message[2])
+            self.progress[i] = CASCADE_END
             self._count(message[3], self._options.count_events)
             text = self._options.text_output
             self._count(message[4], None if text is None else text.count_lines)
             self._done[i] = True
+        elif kind == "progress":
+            self.progress[i] = message[2]
         elif kind == "failed":
             self.supervisor.failed(ContextFailure(self._name(i), *message[2:6]))
 
@@ -486,6 +500,7 @@ class ProcessBackend:
         self._options = options
         self._cores = cores
         self.counters = [Counters() for _ in graph.specs]
+        self.progress = [0] * len(graph.specs)
         self.supervisor = Supervisor(self._stop_event, self._stop_children)
         self._shared: _Shared | None = None
         self._parent: _Parent | None = None
@@ -540,7 +555,13 @@ class ProcessBackend:
                 process.start()
         shared.close_all_but(shared.parent_fds())
         parent = self._parent = _Parent(
-            shared, processes, self._make_emitter, self._options, self.supervisor, self.counters
+            shared,
+            processes,
+            self._make_emitter,
+            self._options,
+            self.supervisor,
+            self.counters,
+            self.progress,
         )
         self._writers = [FrameWriter(channels[0][1]) for channels in shared.channels]
         self._pump = threading.Thread(target=parent.pump, name=thread_name("(output)"), daemon=True)

@@ -95,6 +95,16 @@ class _ThreadTransport(BufferedOutput):
         super().__init__(counters, make_emitter, options)
         self._inbox = inbox
         self._outboxes = outboxes
+        self._progress: list[int] = []  # the backend's board, and this context's place in it
+        self._index = 0
+
+    def report_to(self, progress: list[int], index: int) -> None:
+        """Record this context's progress in `progress[index]` (read by `Pipeline.flush`)."""
+        self._progress, self._index = progress, index
+
+    def progressed(self, upto: int) -> None:
+        if self._progress:
+            self._progress[self._index] = upto  # one store: the reader polls
 
     def take(self, wait: bool) -> list[Batch]:
         return self._inbox.take(wait)
@@ -150,6 +160,7 @@ class ThreadBackend:
         self._inboxes = [_Inbox(len(graph.producers(i)), capacity) for i in range(len(cores))]
         self.supervisor = Supervisor(self._stop_all)
         self.counters = [Counters() for _ in graph.specs]
+        self.progress = [0] * len(graph.specs)
         self._threads: list[threading.Thread] = []
 
     def _stop_all(self) -> None:
@@ -172,6 +183,7 @@ class ThreadBackend:
                 self._make_emitter,
                 self._options,
             )
+            transport.report_to(self.progress, i)
             runtime = ContextRuntime(
                 spec.name,
                 len(graph.producers(i)),
