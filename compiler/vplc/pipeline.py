@@ -10,6 +10,7 @@ from vplc.frontend.parser import parse
 from vplc.frontend.recursion import deep_recursion, nesting_errors
 from vplc.frontend.syntax import Span
 from vplc.plan.planner import Plan, plan
+from vplc.plan.validate import check_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ def analyse(source: str, filename: str) -> Compiled:
     except RecursionError:
         span = Span(1, 1, 1, 2)
         raise CompileError([error("E099", "expressions are nested too deeply", span)]) from None
+    check_plan(planned)  # a violation is a compiler bug: the CLI reports an internal error
     warnings = checked.warnings
     if planned.one_thread_reason is not None:
         # Pools run in place on the one thread (W034): no unordered pool reorders lines.
