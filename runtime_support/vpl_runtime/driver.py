@@ -100,7 +100,8 @@ class RunOptions:
     embedding application's sink): another process may then format the lines itself.
     `live_delay` (seconds, for an embedding application without a read loop) makes the
     contexts' ingress send what it holds when no `push` came for that long, so that results
-    reach the sink without `close` or `flush`; the command line calls `hooks.idle` instead.
+    reach the sink without `close` or `flush`, and registers `hooks.flush`; the command line
+    calls `hooks.idle` instead.
     """
 
     backend: str = "thread"  # "thread" | "process"

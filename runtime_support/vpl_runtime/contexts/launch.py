@@ -38,7 +38,8 @@ class Backend(Protocol):
     supervisor: Supervisor
     counters: list[Counters]  # per context, in spec order (the caller's included)
     # Per context: an input-level id below which it processed everything and passed its
-    # lines on (kept up to date at least whenever the context goes idle; the caller's unused).
+    # lines on (kept up to date at least whenever the context goes idle, if
+    # `RunOptions.live_delay` is set; the caller's unused).
     progress: list[int]
 
     def start(self) -> None:
@@ -124,11 +125,11 @@ def launch(
         return stats_report(backend.name, ingress_counters, rows)
 
     options.hooks.finish.append(backend.stop)
-    options.hooks.flush.append(flush)
     if options.stats:
         options.hooks.reports.append(report)
-    if options.live_delay is None:
+    if options.live_delay is None:  # the command line: its read loop calls `hooks.idle`
         return ingress.push, close
+    options.hooks.flush.append(flush)  # the backends report progress only then
     _start_timer(ingress, lock, options.live_delay, lambda: closed)
     ingress_push = ingress.push
 

@@ -75,6 +75,9 @@ class _Shared:
     parent: int  # the parent's pid
     text: TextOutput | None  # children format their output lines as text
     caller: int | None  # the context that runs in the parent, on the caller's thread
+    # Children tell the parent their progress when they go idle (for `Pipeline.flush`); only
+    # with `RunOptions.live_delay`: the command line never waits for it.
+    tell_progress: bool
 
     def child_fds(self, me: int) -> set[int]:
         """The pipe ends child `me` uses: its channels' read ends, its targets' write ends,
@@ -220,7 +223,7 @@ class _ChildTransport:
     def idle(self) -> None:
         self.ship_text()
         self.passed()
-        if self._progress != self._told:  # the parent's board, for `Pipeline.flush`
+        if self._shared.tell_progress and self._progress != self._told:  # `Pipeline.flush`
             self._told = self._progress
             self.tell(("progress", self._me, self._progress))
 
@@ -534,6 +537,7 @@ class ProcessBackend:
             os.getpid(),
             self._options.text_output,
             caller,
+            self._options.live_delay is not None,
         )
         sys.stdout.flush()  # or the children would write the parent's buffered text again
         sys.stderr.flush()
