@@ -226,7 +226,7 @@ def _run_in_process(module: str, events: list[Event], backend: str) -> dict[str,
         return lambda s, t, f: lines.setdefault(s, []).append((t, f))
 
     options = RunOptions(backend=backend, batch_size=2, queue_capacity=1)
-    push, close = namespace["_build"](make_emitter, None, options)  # type: ignore[operator]
+    push, close, *_ = namespace["_build"](make_emitter, None, options)  # type: ignore[operator]
     for event_type, ts, fields in events:
         push(event_type, ts, fields)
     close()

@@ -172,3 +172,18 @@ def test_a_broken_plan_is_an_internal_error_on_the_command_line(tmp_path: Path) 
     assert done.returncode == 70, done.stderr
     assert "internal compiler error" in done.stderr
     assert "'Alarm' runs in 0 threads" in done.stderr
+
+
+def test_state_declared_twice_is_caught() -> None:
+    plan = planned(POOLS_AND_CONTEXTS)
+    twice = dataclasses.replace(plan, streams=(*plan.streams, plan.streams[-1]))
+    found = list(plan_violations(twice))
+    assert "a stream is planned twice" in found
+    plain = planned(
+        "stream S = T .distinct(k) .emit(k: k)\nstream U = T .distinct(k) .emit(k: k)\n"
+    )
+    renamed = dataclasses.replace(
+        plain.streams[1], stream=dataclasses.replace(plain.streams[1].stream, name="S")
+    )
+    clash = dataclasses.replace(plain, streams=(plain.streams[0], renamed))
+    assert "state 'seen_S_1' is declared twice (stream S)" in list(plan_violations(clash))

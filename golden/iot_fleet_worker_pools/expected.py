@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from itertools import cycle
 from math import inf
 from typing import Any
 
-from vpl_runtime.contexts import ContextRuntime, ContextSpec, start_contexts
+from vpl_runtime.contexts import ContextRuntime, ContextSpec, launch_contexts
 from vpl_runtime.driver import (
+    Built,
     CloseFn,
     EmitFn,
     EmitterFactory,
@@ -28,7 +28,20 @@ from vpl_runtime.driver import (
 )
 from vpl_runtime.exprs import NUMERIC, not_a_number
 from vpl_runtime.keys import jump_hash, key_of, key_text, stable_hash
+from vpl_runtime.snapshot import (
+    decode_snapshot,
+    encode_snapshot,
+    pack_object,
+    pack_objects,
+    restore_object,
+    restore_objects,
+    saved_int,
+)
 from vpl_runtime.values import MISSING, v_add, v_mul
+
+# What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
+# another program raises ValueError.
+PROGRAM_FINGERPRINT = "39cdad4ac8578f9c8fba1744c01832847b87aea0e6b298215e8c8dd89a7117ca"
 
 
 class Window_EngineStats:
@@ -97,7 +110,7 @@ def contexts() -> tuple[ContextSpec, ...]:
                 "Fahrenheit (worker 1)",
             )
         )
-        turn_Fahrenheit = cycle(range(2)).__next__
+        turn_Fahrenheit = 0  # next worker
         pool_RpmAlarm = ctx.pool_senders(
             (
                 "RpmAlarm (worker 0)",
@@ -128,7 +141,10 @@ def contexts() -> tuple[ContextSpec, ...]:
         # program.vpl:23:8 stream Fahrenheit, its pool's scheduler
 
         def stream_Fahrenheit(ts: int, f: Fields) -> None:
-            pool_Fahrenheit[turn_Fahrenheit()]("Fahrenheit#pool", ts, f)
+            nonlocal turn_Fahrenheit
+            worker = turn_Fahrenheit
+            turn_Fahrenheit = worker + 1 if worker < 1 else 0
+            pool_Fahrenheit[worker]("Fahrenheit#pool", ts, f)
 
         entry_Fahrenheit: StreamFn = stream_Fahrenheit
 
@@ -157,7 +173,20 @@ def contexts() -> tuple[ContextSpec, ...]:
             "Telemetry": route_Telemetry,
         }
 
-        ctx.serve(routes, [])
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "turn_Fahrenheit": turn_Fahrenheit,
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            nonlocal turn_Fahrenheit
+            workerof_EngineStats.clear()
+            turn_Fahrenheit = saved_int(saved["turn_Fahrenheit"])
+
+        ctx.serve(routes, [], (snapshot_state, restore_state))
 
     def worker_EngineStats(ctx: ContextRuntime) -> None:
         """Each of the 3 workers of stream EngineStats's pool: the ops after its .concurrent, with the worker's own state."""
@@ -253,11 +282,25 @@ def contexts() -> tuple[ContextSpec, ...]:
             "EngineStats#pool": entry_EngineStats,
         }
 
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "windows_EngineStats": pack_objects(windows_EngineStats),
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            restore_objects(
+                windows_EngineStats, Window_EngineStats, saved["windows_EngineStats"]
+            )
+
         ctx.serve(
             routes,
             [
                 (0, flush_EngineStats),
             ],
+            (snapshot_state, restore_state),
         )
 
     def worker_Fahrenheit(ctx: ContextRuntime) -> None:
@@ -377,7 +420,18 @@ def contexts() -> tuple[ContextSpec, ...]:
             "RpmAlarm#pool": entry_RpmAlarm,
         }
 
-        ctx.serve(routes, [])
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "window_RpmAlarm": pack_object(window_RpmAlarm),
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            restore_object(window_RpmAlarm, saved["window_RpmAlarm"])
+
+        ctx.serve(routes, [], (snapshot_state, restore_state))
 
     def collector_default_1(ctx: ContextRuntime) -> None:
         """Collector thread 1 of the default context: stream Overheating."""
@@ -495,10 +549,14 @@ def contexts() -> tuple[ContextSpec, ...]:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
-) -> tuple[PushFn, CloseFn]:
-    """Start the contexts; return the `push` and `close` functions."""
-    return start_contexts(contexts(), make_emitter, instrument, options)
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
+) -> Built:
+    """Start the contexts (restored from `saved`, a `snapshot()` dict, if given); return
+    `push`, `close` and `snapshot`."""
+    return Built(*launch_contexts(contexts(), make_emitter, instrument, options, saved))
 
 
 class Pipeline:
@@ -506,6 +564,8 @@ class Pipeline:
 
     `sink(stream, timestamp, fields)` receives every output event; call `push` once per
     input event, in order, and `close` once at the end of input (it flushes windows).
+    Between pushes, `snapshot()` gives the state as bytes, and `Pipeline.restore(sink,
+    data)` a pipeline that goes on from them (SEMANTICS 15).
     Contexts run on their own threads (or processes: `backend="process"`); `sink` is called
     from them, one call at a time. Results reach it within about 20 ms of their `push` (and
     the time to compute them); `flush()` waits for them.
@@ -513,6 +573,8 @@ class Pipeline:
 
     push: PushFn
     close: CloseFn
+    _snapshot_state: Callable[[], dict[str, object]]
+    _closed: bool
 
     def __init__(
         self,
@@ -521,6 +583,43 @@ class Pipeline:
         backend: str = "thread",
         batch_size: int = 64,
         queue_capacity: int = 1000,
+    ) -> None:
+        self._start(sink, None, backend, batch_size, queue_capacity)
+
+    @classmethod
+    def restore(
+        cls,
+        sink: Callable[[str, int, Fields], None],
+        data: bytes,
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> Pipeline:
+        """A pipeline that goes on from `data`, the bytes of some pipeline's `snapshot()`:
+        fed the events that followed the snapshot, it gives what that pipeline would have.
+        ValueError if `data` is not an intact snapshot of this program."""
+        saved = decode_snapshot(PROGRAM_FINGERPRINT, data)
+        pipeline = cls.__new__(cls)
+        pipeline._start(sink, saved, backend, batch_size, queue_capacity)
+        return pipeline
+
+    def snapshot(self) -> bytes:
+        """The state of every stream as bytes (versioned, checksummed), between pushes:
+        store it with the source position of the last event pushed."""
+        if self._closed:
+            raise RuntimeError(
+                "Pipeline.snapshot() after close(): the end of input has been processed"
+            )
+        return encode_snapshot(PROGRAM_FINGERPRINT, self._snapshot_state())
+
+    def _start(
+        self,
+        sink: Callable[[str, int, Fields], None],
+        saved: dict[str, object] | None,
+        backend: str,
+        batch_size: int,
+        queue_capacity: int,
     ) -> None:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
@@ -533,11 +632,13 @@ class Pipeline:
         )
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        self.push, flush_all = _build(make_emitter, None, self._options)
+        built = _build(make_emitter, None, self._options, saved)
+        self.push, self._snapshot_state = built.push, built.snapshot
+        self._closed = False
 
         def close() -> None:
-            self.push, self.close = _push_after_close, _close_again
-            flush_all()
+            self.push, self.close, self._closed = _push_after_close, _close_again, True
+            built.close()
 
         self.close = close
 

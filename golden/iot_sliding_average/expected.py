@@ -15,6 +15,7 @@ from math import inf
 from typing import Any
 
 from vpl_runtime.driver import (
+    Built,
     CloseFn,
     EmitFn,
     EmitterFactory,
@@ -27,7 +28,17 @@ from vpl_runtime.driver import (
 )
 from vpl_runtime.exprs import NUMERIC, not_a_number
 from vpl_runtime.keys import key_of, key_text
+from vpl_runtime.snapshot import (
+    decode_snapshot,
+    encode_snapshot,
+    pack_objects,
+    restore_objects,
+)
 from vpl_runtime.values import MISSING, v_sub
+
+# What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
+# another program raises ValueError.
+PROGRAM_FINGERPRINT = "921ca06d4c2be2a41fa03fef78abf7b17d49b188f2991483b85273792e1f27c8"
 
 
 class Window_RollingClimate:
@@ -83,9 +94,13 @@ class Agg_RollingClimate:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
-) -> tuple[PushFn, CloseFn]:
-    """Create the state of every stream; return the `push` and `close` functions."""
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
+) -> Built:
+    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
+    given); return `push`, `close` and `snapshot`."""
 
     # program.vpl:11:8 stream RollingClimate
     emit_RollingClimate = make_emitter("RollingClimate")
@@ -245,6 +260,24 @@ def _build(
         entry_RollingClimate = instrument("RollingClimate", entry_RollingClimate)
         entry_HotHouse = instrument("HotHouse", entry_HotHouse)
 
+    def snapshot_state() -> dict[str, object]:
+        """The declared state as plain values (what `vplc plan` lists), valid until the
+        next event: encode it at once."""
+        return {
+            "windows_RollingClimate": pack_objects(windows_RollingClimate),
+        }
+
+    def restore_state(saved: dict[str, object]) -> None:
+        """Put `snapshot_state()` values back, in place."""
+        restore_objects(
+            windows_RollingClimate,
+            Window_RollingClimate,
+            saved["windows_RollingClimate"],
+        )
+
+    if saved is not None:
+        restore_state(saved)
+
     def push(event_type: str, timestamp: int, fields: Fields) -> None:
         if event_type == "Climate":
             # stream RollingClimate, run in place (through stream_RollingClimate when --stats counts)
@@ -324,7 +357,8 @@ def _build(
     def close() -> None:
         flush_RollingClimate()
 
-    return (push if instrument is None else push_counted), close
+    entry = push if instrument is None else push_counted
+    return Built(entry, close, snapshot_state)
 
 
 class Pipeline:
@@ -332,11 +366,15 @@ class Pipeline:
 
     `sink(stream, timestamp, fields)` receives every output event; call `push` once per
     input event, in order, and `close` once at the end of input (it flushes windows).
+    Between pushes, `snapshot()` gives the state as bytes, and `Pipeline.restore(sink,
+    data)` a pipeline that goes on from them (SEMANTICS 15).
     `backend`, `batch_size` and `queue_capacity` are for programs with contexts.
     """
 
     push: PushFn
     close: CloseFn
+    _snapshot_state: Callable[[], dict[str, object]]
+    _closed: bool
 
     def __init__(
         self,
@@ -345,6 +383,43 @@ class Pipeline:
         backend: str = "thread",
         batch_size: int = 64,
         queue_capacity: int = 1000,
+    ) -> None:
+        self._start(sink, None, backend, batch_size, queue_capacity)
+
+    @classmethod
+    def restore(
+        cls,
+        sink: Callable[[str, int, Fields], None],
+        data: bytes,
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> Pipeline:
+        """A pipeline that goes on from `data`, the bytes of some pipeline's `snapshot()`:
+        fed the events that followed the snapshot, it gives what that pipeline would have.
+        ValueError if `data` is not an intact snapshot of this program."""
+        saved = decode_snapshot(PROGRAM_FINGERPRINT, data)
+        pipeline = cls.__new__(cls)
+        pipeline._start(sink, saved, backend, batch_size, queue_capacity)
+        return pipeline
+
+    def snapshot(self) -> bytes:
+        """The state of every stream as bytes (versioned, checksummed), between pushes:
+        store it with the source position of the last event pushed."""
+        if self._closed:
+            raise RuntimeError(
+                "Pipeline.snapshot() after close(): the end of input has been processed"
+            )
+        return encode_snapshot(PROGRAM_FINGERPRINT, self._snapshot_state())
+
+    def _start(
+        self,
+        sink: Callable[[str, int, Fields], None],
+        saved: dict[str, object] | None,
+        backend: str,
+        batch_size: int,
+        queue_capacity: int,
     ) -> None:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
@@ -356,11 +431,13 @@ class Pipeline:
         )
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        self.push, flush_all = _build(make_emitter, None, self._options)
+        built = _build(make_emitter, None, self._options, saved)
+        self.push, self._snapshot_state = built.push, built.snapshot
+        self._closed = False
 
         def close() -> None:
-            self.push, self.close = _push_after_close, _close_again
-            flush_all()
+            self.push, self.close, self._closed = _push_after_close, _close_again, True
+            built.close()
 
         self.close = close
 

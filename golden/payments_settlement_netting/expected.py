@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vpl_runtime.builtins import fn_to_int, fn_upper
-from vpl_runtime.contexts import ContextRuntime, ContextSpec, start_contexts
+from vpl_runtime.contexts import ContextRuntime, ContextSpec, launch_contexts
 from vpl_runtime.driver import (
+    Built,
     CloseFn,
     EmitFn,
     EmitterFactory,
@@ -27,7 +28,17 @@ from vpl_runtime.driver import (
 )
 from vpl_runtime.exprs import NUMERIC
 from vpl_runtime.keys import key_of, key_text
+from vpl_runtime.snapshot import (
+    decode_snapshot,
+    encode_snapshot,
+    pack_object,
+    restore_object,
+)
 from vpl_runtime.values import MISSING, v_div, v_eq, v_ge, v_in, v_mod, v_mul, v_neg
+
+# What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
+# another program raises ValueError.
+PROGRAM_FINGERPRINT = "25d548ca09698aaa5a0d650df96a4bc0682553280be1652dc1e0ac136eb25729"
 
 
 class Window_NettingBlocks:
@@ -226,7 +237,18 @@ def contexts() -> tuple[ContextSpec, ...]:
             "Legs": entry_NettingBlocks,
         }
 
-        ctx.serve(routes, [])
+        def snapshot_state() -> dict[str, object]:
+            """The declared state as plain values (what `vplc plan` lists), valid until the
+            next event: encode it at once."""
+            return {
+                "window_NettingBlocks": pack_object(window_NettingBlocks),
+            }
+
+        def restore_state(saved: dict[str, object]) -> None:
+            """Put `snapshot_state()` values back, in place."""
+            restore_object(window_NettingBlocks, saved["window_NettingBlocks"])
+
+        ctx.serve(routes, [], (snapshot_state, restore_state))
 
     return (
         ContextSpec(
@@ -247,10 +269,14 @@ def contexts() -> tuple[ContextSpec, ...]:
 
 
 def _build(
-    make_emitter: EmitterFactory, instrument: Instrument | None, options: RunOptions
-) -> tuple[PushFn, CloseFn]:
-    """Start the contexts; return the `push` and `close` functions."""
-    return start_contexts(contexts(), make_emitter, instrument, options)
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
+) -> Built:
+    """Start the contexts (restored from `saved`, a `snapshot()` dict, if given); return
+    `push`, `close` and `snapshot`."""
+    return Built(*launch_contexts(contexts(), make_emitter, instrument, options, saved))
 
 
 class Pipeline:
@@ -258,6 +284,8 @@ class Pipeline:
 
     `sink(stream, timestamp, fields)` receives every output event; call `push` once per
     input event, in order, and `close` once at the end of input (it flushes windows).
+    Between pushes, `snapshot()` gives the state as bytes, and `Pipeline.restore(sink,
+    data)` a pipeline that goes on from them (SEMANTICS 15).
     Contexts run on their own threads (or processes: `backend="process"`); `sink` is called
     from them, one call at a time. Results reach it within about 20 ms of their `push` (and
     the time to compute them); `flush()` waits for them.
@@ -265,6 +293,8 @@ class Pipeline:
 
     push: PushFn
     close: CloseFn
+    _snapshot_state: Callable[[], dict[str, object]]
+    _closed: bool
 
     def __init__(
         self,
@@ -273,6 +303,43 @@ class Pipeline:
         backend: str = "thread",
         batch_size: int = 64,
         queue_capacity: int = 1000,
+    ) -> None:
+        self._start(sink, None, backend, batch_size, queue_capacity)
+
+    @classmethod
+    def restore(
+        cls,
+        sink: Callable[[str, int, Fields], None],
+        data: bytes,
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> Pipeline:
+        """A pipeline that goes on from `data`, the bytes of some pipeline's `snapshot()`:
+        fed the events that followed the snapshot, it gives what that pipeline would have.
+        ValueError if `data` is not an intact snapshot of this program."""
+        saved = decode_snapshot(PROGRAM_FINGERPRINT, data)
+        pipeline = cls.__new__(cls)
+        pipeline._start(sink, saved, backend, batch_size, queue_capacity)
+        return pipeline
+
+    def snapshot(self) -> bytes:
+        """The state of every stream as bytes (versioned, checksummed), between pushes:
+        store it with the source position of the last event pushed."""
+        if self._closed:
+            raise RuntimeError(
+                "Pipeline.snapshot() after close(): the end of input has been processed"
+            )
+        return encode_snapshot(PROGRAM_FINGERPRINT, self._snapshot_state())
+
+    def _start(
+        self,
+        sink: Callable[[str, int, Fields], None],
+        saved: dict[str, object] | None,
+        backend: str,
+        batch_size: int,
+        queue_capacity: int,
     ) -> None:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
@@ -285,11 +352,13 @@ class Pipeline:
         )
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        self.push, flush_all = _build(make_emitter, None, self._options)
+        built = _build(make_emitter, None, self._options, saved)
+        self.push, self._snapshot_state = built.push, built.snapshot
+        self._closed = False
 
         def close() -> None:
-            self.push, self.close = _push_after_close, _close_again
-            flush_all()
+            self.push, self.close, self._closed = _push_after_close, _close_again, True
+            built.close()
 
         self.close = close
 

@@ -2,7 +2,8 @@
 
 A generated module ends with `sys.exit(run_module(_build, program="orders.vpl"))`. `_build`
 receives the emitter factory, an instrument hook for `--stats` and the `RunOptions` (contexts:
-backend, channel sizes, idle hooks), and returns the pipeline's `push` and `close` functions;
+backend, channel sizes, idle hooks), and returns the pipeline's `push` and `close` functions
+(with its state's `snapshot`, a `Built`);
 everything about files, lines, errors and exit statuses is here.
 
 Exit statuses: 0 all lines valid, 3 some lines rejected (D20), 2 usage error (also an
@@ -26,7 +27,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, TypeAlias
+from typing import IO, Any, NamedTuple, TypeAlias
 
 from vpl_runtime.evt import (
     _DEEP_TEXT,
@@ -116,8 +117,25 @@ class RunOptions:
     live_delay: float | None = None
 
 
+SnapshotFn: TypeAlias = Callable[[], dict[str, object]]
+RestoreFn: TypeAlias = Callable[[dict[str, object]], None]
+
+
+class Built(NamedTuple):
+    """What a generated `_build(make_emitter, instrument, options, saved=None)` gives: the
+    pipeline's entry points, and `snapshot()`, the state of every stream as plain values
+    (`vpl_runtime.snapshot` makes bytes of it). `_build` restores `saved`, such a dict,
+    before anything runs: contexts start with their state."""
+
+    push: PushFn
+    close: CloseFn
+    snapshot: SnapshotFn
+
+
+# A generated `_build` gives a `Built`; the driver needs only its `push` and `close`, which a
+# hand-written build may give alone.
 BuildFn: TypeAlias = Callable[
-    [EmitterFactory, Instrument | None, RunOptions], tuple[PushFn, CloseFn]
+    [EmitterFactory, Instrument | None, RunOptions], Built | tuple[PushFn, CloseFn]
 ]
 
 _READ_SIZE = 1 << 16
@@ -479,7 +497,8 @@ def _run(build: BuildFn, options: _Options, files: _Files) -> int:
     reader = _Reader(files, run_options.hooks.idle)
     stage = "setup"
     try:
-        push, close = build(make_emitter, None if stats is None else stats.instrument, run_options)
+        built = build(make_emitter, None if stats is None else stats.instrument, run_options)
+        push, close = built[0], built[1]
         reader.push = push
         stage = "input"
         for path in options.inputs:

@@ -7,6 +7,7 @@ ordered by declaration or sorted, and nothing depends on hashing or the clock.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.resources
 import re
 from dataclasses import dataclass, replace
@@ -23,21 +24,31 @@ from vplc.codegen.pools import (
     dispatch,
     lines_route,
     pool_route,
+    rebound_by_dispatch,
     scheduler_part,
     scheduler_state,
     worker_part,
 )
+from vplc.codegen.snapshots import state_functions
 from vplc.codegen.streams import StreamCode, StreamCodegen, indent
 from vplc.frontend.recursion import deep_recursion
 from vplc.frontend.syntax import Expr
+from vplc.plan.dump import dump_plan
 from vplc.plan.names import comment_text, mangle, py_literal
 from vplc.plan.planner import DEFAULT_CONTEXT, ContextPlan, Plan, PoolPlan, Route, RouteTarget
+from vplc.plan.state import (
+    LATENESS_STATE,
+    QUEUE_STATE,
+    StateDecl,
+    copies_state,
+    stream_state,
+)
+from vplc.plan.state import scheduler_state as scheduler_decls
 from vplc.plan.threads import pool_of
 
 # Names that generated code takes from the standard library or the driver.
 _STDLIB = {
     "Iterator": "collections.abc",
-    "cycle": "itertools",
     "deque": "collections",
     "inf": "math",
 }
@@ -48,6 +59,7 @@ _DRIVER_NAMES = (
     "Fields",
     "Instrument",
     "PushFn",
+    "Built",
     "RunOptions",
     "StreamFn",
     "run_module",
@@ -99,6 +111,7 @@ class ContextView:
     instances: tuple[tuple[str, tuple[int, ...]], ...] = ()
     input_routes: tuple[str, ...] = ()  # literal input event types it accepts
     state: tuple[str, ...] = ()  # pool state declared after the senders
+    snapshot: tuple[str, ...] = ()  # snapshot_state and restore_state (no contexts)
     line_routes: tuple[tuple[str, str], ...] = ()  # (literal route, literal stream)
     pool_worker: bool = False
     on_caller: bool = False
@@ -186,6 +199,11 @@ class _Group:
                 lines.append(f"{self.sender(ctx.name)}({py_literal(name)}, ts, f)")
         return "\n".join(lines) if lines else None
 
+    def rebound(self, name: str) -> tuple[str, ...]:
+        """The group's state that the delivery of stream `name` reassigns."""
+        pool = self.pools.get(name)
+        return tuple(rebound_by_dispatch(pool)) if pool is not None and self.role is None else ()
+
     def _to_workers(self, pool: PoolPlan) -> str:
         return dispatch(pool, ExprCompiler(self.plan.constants, self.uses), self.uses)
 
@@ -208,10 +226,14 @@ def _generate(plan: Plan) -> str:
     contexts = _one_on_caller(contexts)
     if plan.queued:
         uses.add("deque")
+    uses.update({"encode_snapshot", "decode_snapshot"})
     if plan.contexts:
-        uses.update({"ContextRuntime", "ContextSpec", "start_contexts"})
+        uses.update({"ContextRuntime", "ContextSpec", "launch_contexts"})
+    threaded_state = plan.contexts and plan.lateness is not None
+    program_state = state_functions(_program_state(plan), uses) if threaded_state else []
     source = _template().render(
         version=__version__,
+        fingerprint=py_literal(program_fingerprint(plan)),
         filename=_display_name(plan.program.filename),
         program_literal=py_literal(plan.program.filename),
         imports=_imports(uses),
@@ -220,9 +242,18 @@ def _generate(plan: Plan) -> str:
         contexts=contexts,
         queued=plan.queued,
         lateness=_lateness_view(plan),
+        program_state=program_state,  # with contexts: the state of `_build` itself
         literal=py_literal,
     )
     return format_source(source)
+
+
+def program_fingerprint(plan: Plan) -> str:
+    """What snapshots are checked against (D35): a hash of the plan as `vplc plan` prints
+    it, without the file's name (a renamed file is the same program), and the compiler's
+    version (another version may lay out state differently)."""
+    text = dump_plan(plan).partition("\n")[2]
+    return hashlib.sha256(f"vplc {__version__}\n{text}".encode()).hexdigest()
 
 
 def _display_name(filename: str) -> str:
@@ -279,6 +310,7 @@ def _context_view(
     flushes: list[tuple[int, str]] = []
     codes: dict[str, StreamCode] = {}
     inlined: set[str] = set()
+    decls: list[StateDecl] = []
     for stream in group.streams:
         code = codes[stream.name] = StreamCodegen(
             stream,
@@ -289,9 +321,12 @@ def _context_view(
             queued=plan.queued,
             emitter_factory=_emitter(group),
             pool_worker=group.role is not None,
+            rebound=group.rebound(stream.name),
         ).generate()
         classes.extend(code.classes)
+        decls.extend(_checked_state(stream, code))
         if stream.name in group.copies:
+            decls.append(copies_state(plan.stream(stream.name).stream))
             lines, flushed = _copies(plan, group, stream.name, classes)
             code.body += lines
             if flushed:
@@ -338,12 +373,40 @@ def _context_view(
         on_caller=_runs_on_caller(group.context),
         input_routes=tuple(py_literal(r.name) for r in routes if r.targets and not group.role),
         state=tuple(_pool_state(group)),
+        snapshot=tuple(_snapshot_functions(plan, group, decls)),
         line_routes=tuple(
             (py_literal(lines_route(p.stream)), py_literal(p.stream))
             for p in plan.pools
             if ctx is not None and p.collector == ctx.name
         ),
     )
+
+
+def _checked_state(stream: model.Stream, code: StreamCode) -> tuple[StateDecl, ...]:
+    """The plan's state of `stream`, which must be what its code created."""
+    decls = stream_state(stream)
+    if sorted(d.name for d in decls) != sorted(code.state):
+        raise AssertionError(f"stream {stream.name!r} creates {code.state}, not {decls}")
+    return decls
+
+
+def _snapshot_functions(plan: Plan, group: _Group, decls: list[StateDecl]) -> list[str]:
+    """snapshot_state/restore_state of one context (its streams' parts and its pool
+    schedulers' state) or of a program without contexts (its streams' state, the late-data
+    state and the queue)."""
+    if group.context is not None:
+        pools = [group.pools[s.name] for s in group.streams if s.name in group.pools]
+        schedulers = [d for p in pools for d in scheduler_decls(p)] if group.role is None else []
+        stateful = [*decls, *schedulers]
+        return state_functions(stateful, group.uses) if stateful else []
+    return state_functions([*decls, *_program_state(plan)], group.uses)
+
+
+def _program_state(plan: Plan) -> list[StateDecl]:
+    """The state `_build` itself keeps: late data (with contexts too: it runs in `push`)
+    and, without contexts, the delivery queue."""
+    queue = [QUEUE_STATE] if plan.queued and not plan.contexts else []
+    return [*(LATENESS_STATE if plan.lateness else ()), *queue]
 
 
 def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[list[str], bool]:
@@ -363,23 +426,31 @@ def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[l
         stepwise_flush=True,
     ).generate()
     classes.extend(code.classes)
-    factory, made, copies = mangle("copy", name), mangle("made", name), mangle("copies", name)
+    factory, copies = mangle("copy", name), mangle("copies", name)
+    made = copies_state(plan.stream(name).stream).name
+    state = state_functions(_checked_state(stream, code), group.uses)
+    copy_type = (
+        "tuple[StreamFn, Callable[[], Iterator[None]], "
+        "Callable[[], dict[str, object]], Callable[[dict[str, object]], None]]"
+    )
     lines = [
         "",
-        f"def {factory}() -> tuple[StreamFn, Callable[[], Iterator[None]]]:",
+        f"def {factory}() -> {copy_type}:",
         f'    """One of the {pool.workers} copies of the ops after the pool (broadcast)."""',
         *indent(code.body),
-        f"    return {mangle('stream', name)}, {code.flush or 'lambda: iter(())'}",
+        *indent(state),
+        f"    entry, flush = {mangle('stream', name)}, {code.flush or 'lambda: iter(())'}",
+        "    return entry, flush, snapshot_state, restore_state",
         "",
         f"{made} = [{factory}() for _ in range({pool.workers})]",
-        f"{copies} = [entry for entry, _ in {made}]",
+        f"{copies} = [entry for entry, _, _, _ in {made}]",
     ]
     if code.flush is not None:
         lines += [
             "",
             f"def {mangle('flushcopies', name)}() -> None:",
             "    # Partition by partition, each copy's results in turn (SEMANTICS 10).",
-            f"    for _ in zip(*[flush() for _, flush in {made}]):",
+            f"    for _ in zip(*[flush() for _, flush, _, _ in {made}]):",
             "        pass",
         ]
     return lines, code.flush is not None
@@ -574,7 +645,7 @@ def _imports(uses: set[str]) -> list[str]:
 def _runtime_index() -> dict[str, str]:
     """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
-    for module in (*RUNTIME_MODULES, "contexts"):
+    for module in (*RUNTIME_MODULES, "contexts", "snapshot"):
         full = f"vpl_runtime.{module}"
         package = importlib.resources.files("vpl_runtime")
         found = package.joinpath(f"{module}.py")

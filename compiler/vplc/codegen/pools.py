@@ -8,11 +8,12 @@ the next worker for round_robin); broadcast sends to every worker in index order
 
 from __future__ import annotations
 
-import dataclasses
-
 from vplc.check import model
 from vplc.codegen.expressions import ExprCompiler
 from vplc.plan.names import mangle, py_literal
+from vplc.plan.state import StateKind, state_name
+from vplc.plan.state import scheduler_part as scheduler_part
+from vplc.plan.state import worker_part as worker_part
 from vplc.plan.threads import PoolPlan
 
 # Keys whose worker the scheduler remembers, at most (computing it again costs ~0.6 us).
@@ -30,18 +31,6 @@ def lines_route(stream: str) -> str:
     return f"{stream}#lines"
 
 
-def scheduler_part(stream: model.Stream, split: int) -> model.Stream:
-    """The ops before the pool, which run once, in the stream's context."""
-    return dataclasses.replace(stream, ops=stream.ops[:split])
-
-
-def worker_part(stream: model.Stream, split: int) -> model.Stream:
-    """The ops after the pool, which each worker runs with its own state; a
-    `.partition_by` before the pool still partitions their windows (§5.2)."""
-    partitions = [op for op in stream.ops[:split] if isinstance(op, model.PartitionBy)]
-    return dataclasses.replace(stream, ops=(*partitions[-1:], *stream.ops[split + 1 :]))
-
-
 def senders_variable(stream: str) -> str:
     return mangle("pool", stream)
 
@@ -55,12 +44,22 @@ def dispatch(pool: PoolPlan, compiler: ExprCompiler, uses: set[str]) -> str:
         case model.Strategy.BROADCAST:
             return f"for send in {senders}:\n    send({route}, ts, f)"
         case model.Strategy.ROUND_ROBIN:
-            return f"{senders}[{mangle('turn', pool.stream)}()]({route}, ts, f)"
+            # An int position, not an iterator: it is state that snapshots hold (D35).
+            turn = state_name(StateKind.ROUND_ROBIN, pool.stream)
+            last = n - 1
+            return "\n".join(
+                [
+                    f"worker = {turn}",
+                    f"{turn} = worker + 1 if worker < {last} else 0",
+                    f"{senders}[worker]({route}, ts, f)",
+                ]
+            )
         case model.Strategy.CONSISTENT_HASH:
             assert pool.pool.key is not None  # the checker requires one (E104)
             uses.update({"jump_hash", "stable_hash", "key_of"})
             key = compiler.value(pool.pool.key)
-            known, find = mangle("workerof", pool.stream), mangle("findworker", pool.stream)
+            known = state_name(StateKind.WORKER_CACHE, pool.stream)
+            find = mangle("findworker", pool.stream)
             return "\n".join(
                 [
                     f"pool_key_value = {key}",
@@ -83,13 +82,18 @@ def scheduler_state(pool: PoolPlan, uses: set[str]) -> list[str]:
     workers = ", ".join(py_literal(w) for w in pool.workers)
     lines = [f"{senders_variable(pool.stream)} = ctx.pool_senders(({workers},))"]
     if pool.pool.strategy is model.Strategy.CONSISTENT_HASH:
-        known = mangle("workerof", pool.stream)
+        known = state_name(StateKind.WORKER_CACHE, pool.stream)
         lines += [
             f"{known}: dict[Any, int] = {{}}  # key -> its worker, computed once",
             f"{mangle('findworker', pool.stream)} = {known}.get",
         ]
     if pool.pool.strategy is model.Strategy.ROUND_ROBIN:
-        uses.add("cycle")
-        n = pool.pool.workers
-        lines.append(f"{mangle('turn', pool.stream)} = cycle(range({n})).__next__")
+        lines.append(f"{state_name(StateKind.ROUND_ROBIN, pool.stream)} = 0  # next worker")
     return lines
+
+
+def rebound_by_dispatch(pool: PoolPlan) -> list[str]:
+    """The scheduler state that `dispatch` reassigns (a `nonlocal` where it runs)."""
+    if pool.pool.strategy is model.Strategy.ROUND_ROBIN:
+        return [state_name(StateKind.ROUND_ROBIN, pool.stream)]
+    return []

@@ -28,6 +28,7 @@ from vplc.codegen.expressions import NOT_CONSTANT, ExprCompiler
 from vplc.plan.names import comment_text, mangle, py_literal
 from vplc.plan.shape import TUMBLING as _TUMBLING
 from vplc.plan.shape import shape_of
+from vplc.plan.state import StateKind, state_name, window_class
 
 Lines = list[str]
 
@@ -49,6 +50,7 @@ class StreamCode:
     # may run in place of a call (its `return`s drop the event, as in the function).
     inline: list[str] | None = None
     rebound: list[str] = field(default_factory=list)  # state it reassigns (nonlocal)
+    state: list[str] = field(default_factory=list)  # the declared state it creates (D35)
     windowed: bool = False  # its inline body holds a typed window local `w`
 
 
@@ -67,6 +69,7 @@ class StreamCodegen:
         emitter_factory: str = "make_emitter",
         pool_worker: bool = False,
         stepwise_flush: bool = False,
+        rebound: tuple[str, ...] = (),
     ) -> None:
         self.stream = stream
         self.filename = comment_text(filename)
@@ -84,7 +87,9 @@ class StreamCodegen:
         self.stepwise_flush = stepwise_flush
         self.out = StreamCode()
         self.state_vars: list[str] = []  # declarations inside _build
-        self.rebound: list[str] = []  # state variables that functions reassign (nonlocal)
+        # State variables that functions reassign (nonlocal), with those of the group's
+        # that `deliver`'s statements reassign (a round-robin position).
+        self.rebound: list[str] = list(rebound)
         self._temps = 0
         self._outs = 0
 
@@ -92,6 +97,17 @@ class StreamCodegen:
 
     def name(self, role: str, index: int | None = None) -> str:
         return mangle(role, self.stream.name, index)
+
+    def state(self, kind: StateKind, position: int | None = None) -> str:
+        """The name `plan.state` gives this stream's state of `kind`."""
+        return state_name(kind, self.stream.name, position)
+
+    def declare(self, kind: StateKind, position: int | None = None) -> str:
+        """`state`, recording that this code creates it (the generator checks the plan's
+        declarations against what was created)."""
+        name = self.state(kind, position)
+        self.out.state.append(name)
+        return name
 
     def compiler(self, **kwargs: Any) -> ExprCompiler:
         return ExprCompiler(self.constants, self.uses, temps=self._temp, **kwargs)
@@ -278,7 +294,7 @@ class StreamCodegen:
                 parts = [c.value(e) if e is not None else "None" for e in (level, message, data)]
                 return [f"vpl_log({py_literal(self.stream.name)}, {', '.join(parts)})"]
             case model.Distinct(key=key):
-                seen = self.name("seen", self.position(op))
+                seen = self.declare(StateKind.DISTINCT, self.position(op))
                 self.state_vars.append(f"{seen}: set[Any] = set()")
                 if key is None:
                     self.uses.add("event_key")
@@ -295,7 +311,7 @@ class StreamCodegen:
             case model.Limit(count=count):
                 if count <= 0:
                     return [drop]
-                passed = self.name("passed", self.position(op))
+                passed = self.declare(StateKind.LIMIT, self.position(op))
                 self.state_vars.append(f"{passed} = 0")
                 self.rebound.append(passed)
                 return [f"if {passed} >= {count}:", f"    {drop}", f"{passed} += 1"]
@@ -354,7 +370,7 @@ class StreamCodegen:
 
     def window_state(self, slots: list[Slot]) -> str:
         """Declare the window state (one per partition) and return the class name."""
-        cls = self.name("Window")
+        cls = window_class(self.stream.name)
         window = self.shape.window
         assert window is not None
         base = _BASE_SLOTS
@@ -363,9 +379,10 @@ class StreamCodegen:
         )
         if self.shape.window_key is None:
             self.uses.add("MISSING")
-            self.state_vars.append(f"{self.name('window')} = {cls}(MISSING)")
+            self.state_vars.append(f"{self.declare(StateKind.WINDOW)} = {cls}(MISSING)")
         else:
-            self.state_vars.append(f"{self.name('windows')}: dict[Any, {cls}] = {{}}")
+            windows = self.declare(StateKind.WINDOW_MAP)
+            self.state_vars.append(f"{windows}: dict[Any, {cls}] = {{}}")
         return cls
 
     def window_slots(self) -> list[Slot]:
@@ -411,9 +428,9 @@ class StreamCodegen:
     def lookup_window(self, cls: str) -> Lines:
         key = self.shape.window_key
         if key is None:
-            return [f"w = {self.name('window')}"]
+            return [f"w = {self.state(StateKind.WINDOW)}"]
         self.uses.update({"MISSING", "key_of"})
-        windows, find = self.name("windows"), self.name("find")
+        windows, find = self.state(StateKind.WINDOW_MAP), self.name("find")
         self.state_vars.append(f"{find} = {windows}.get")
         assert self.shape.window is not None
         starts = self.shape.window.kind is WindowKind.TUMBLING_TIME
@@ -430,9 +447,9 @@ class StreamCodegen:
     def replace_window(self, cls: str) -> Lines:
         """Start a fresh window for this partition; the closed one stays in `closed`."""
         if self.shape.window_key is None:
-            self.rebound.append(self.name("window"))
-            return ["closed = w", f"w = {self.name('window')} = {cls}(MISSING)"]
-        lines = ["closed = w", f"w = {self.name('windows')}[key] = {cls}(closed.key)"]
+            self.rebound.append(self.state(StateKind.WINDOW))
+            return ["closed = w", f"w = {self.state(StateKind.WINDOW)} = {cls}(MISSING)"]
+        lines = ["closed = w", f"w = {self.state(StateKind.WINDOW_MAP)}[key] = {cls}(closed.key)"]
         return lines + (["w.first = closed.first"] if self._orders_partitions() else [])
 
     def incremental_window(self) -> Lines:
@@ -514,11 +531,11 @@ class StreamCodegen:
         if self.stepwise_flush:
             body.append("yield")
         if self.shape.window_key is None:
-            lines = [f"w = {self.name('window')}", *body]
+            lines = [f"w = {self.state(StateKind.WINDOW)}", *body]
         else:
             if self._orders_partitions():
                 body = ["ctx.partition_turn(w.first)", *body]
-            lines = [f"for w in list({self.name('windows')}.values()):", *indent(body)]
+            lines = [f"for w in list({self.state(StateKind.WINDOW_MAP)}.values()):", *indent(body)]
         if self.stepwise_flush:
             self.uses.add("Iterator")
             self.function(name, lines, signature="", returns="Iterator[None]")

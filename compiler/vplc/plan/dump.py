@@ -7,6 +7,14 @@ from vplc.frontend.unparse import unparse
 from vplc.plan.names import py_literal
 from vplc.plan.planner import Plan, StreamPlan
 from vplc.plan.shape import shape_of
+from vplc.plan.state import (
+    LATENESS_STATE,
+    QUEUE_STATE,
+    StateDecl,
+    scheduler_state,
+    stream_parts,
+    stream_state,
+)
 
 
 def dump_plan(plan: Plan) -> str:
@@ -41,6 +49,7 @@ def dump_plan(plan: Plan) -> str:
     lines.append("streams:")
     for sp in plan.streams:
         lines += _stream(sp)
+        lines += _stream_state(plan, sp)
     lines.append("routes:")
     for route in plan.routes:
         targets = []
@@ -55,7 +64,32 @@ def dump_plan(plan: Plan) -> str:
             lines.append(f"  watermark {name}: out_of_order {ms} ms")
         for name, ms in sorted(plan.lateness.allowed.items()):
             lines.append(f"  allowed lateness {name}: {ms} ms")
+    program = [*(LATENESS_STATE if plan.lateness else ()), *((QUEUE_STATE,) if plan.queued else ())]
+    if program:
+        lines.append("program state:")
+        lines += [_state_line(d) for d in program]
     return "\n".join(lines) + "\n"
+
+
+def _stream_state(plan: Plan, sp: StreamPlan) -> list[str]:
+    """What the stream keeps between events (D35), per place where a part of it runs."""
+    lines: list[str] = []
+    pools = {p.stream: p for p in plan.pools}
+    for part in stream_parts(sp.stream, plan.pools, bool(plan.contexts)):
+        decls = stream_state(part.stream)
+        if part.where == "scheduler":
+            decls += scheduler_state(pools[sp.stream.name])
+        if decls:
+            lines.append(f"    state{' of ' + part.where if part.where else ''}:")
+            lines += ["    " + _state_line(d) for d in decls]
+    return lines
+
+
+def _state_line(decl: StateDecl) -> str:
+    keyed = f" by {decl.keyed}" if decl.keyed else ""
+    op = f" ({decl.op})" if decl.op else ""
+    detail = f": {decl.detail}" if decl.detail else ""
+    return f"  {decl.name}: {decl.kind.value}{keyed}{op}{detail}"
 
 
 def _stream(sp: StreamPlan) -> list[str]:

@@ -9,7 +9,9 @@ SEMANTICS §8 to be correct and free of deadlock:
   pool's ordered lines cross from one thread to another;
 - the channels (bounded, so a cycle could deadlock) form no cycle;
 - thread names are unique, pools are consistent with their streams' ops, the flush order
-  names every stream once, and route targets exist.
+  names every stream once, and route targets exist;
+- every piece of run-time state (`state.py`) is declared once where it lives, so a
+  snapshot's names are unambiguous.
 
 A violation is a bug of the compiler, not of the program: `analyse` raises
 `PlanInvariantError`, which the command line reports as an internal error.
@@ -21,6 +23,7 @@ from collections.abc import Iterator, Mapping
 
 from vplc.check import model
 from vplc.plan.planner import Plan
+from vplc.plan.state import LATENESS_STATE, QUEUE_STATE, stream_parts, stream_state
 from vplc.plan.threads import ContextPlan, PoolPlan, emits_after
 
 
@@ -42,6 +45,7 @@ def check_plan(plan: Plan) -> None:
 def plan_violations(plan: Plan) -> Iterator[str]:
     """Every invariant `plan` breaks, in words."""
     yield from _stream_violations(plan)
+    yield from _state_violations(plan)
     if plan.contexts:
         yield from _thread_violations(plan)
     elif plan.pools:
@@ -59,6 +63,22 @@ def _stream_violations(plan: Plan) -> Iterator[str]:
         for target in route.targets:
             if target.stream not in known:
                 yield f"route {route.name} feeds an unknown stream {target.stream!r}"
+
+
+def _state_violations(plan: Plan) -> Iterator[str]:
+    """Each state name once per place: the program's own state and every stream part's
+    (each worker of a pool holds its own copy under the same names, in its own thread)."""
+    seen: dict[tuple[str, str], object] = {}  # (place, name) -> the stream plan declaring it
+    program = [*(LATENESS_STATE if plan.lateness else ()), *((QUEUE_STATE,) if plan.queued else ())]
+    for decl in program:
+        seen[("", decl.name)] = plan
+    for sp in plan.streams:
+        for part in stream_parts(sp.stream, plan.pools, bool(plan.contexts)):
+            place = f"{sp.stream.name} {part.where}" if part.where.startswith("each") else ""
+            for decl in stream_state(part.stream):
+                owner = seen.setdefault((place, decl.name), sp)
+                if owner is not sp:
+                    yield f"state {decl.name!r} is declared twice (stream {sp.stream.name})"
 
 
 def _thread_violations(plan: Plan) -> Iterator[str]:

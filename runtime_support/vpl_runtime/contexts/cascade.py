@@ -30,6 +30,7 @@ FLUSH_BASE = 1 << 62  # id of the end-of-input flush at global position 0
 # worker's flush can order its partitions by the ids that created them (`partition_turn`).
 CASCADE_END = 1 << 8192  # `upto` of a producer that is done: above every flush at any depth
 INPUT_STEP = 2  # from one input event's id to the next (a barrier id between them)
+BARRIER_ROUTE = "#barrier"  # the route of barrier items (`#` is in no VPL name), D36
 
 
 def input_id(position: int) -> int:

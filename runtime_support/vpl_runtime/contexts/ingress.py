@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Mapping
 
-from vpl_runtime.contexts.cascade import INPUT_STEP, input_id
+from vpl_runtime.contexts.cascade import BARRIER_ROUTE, INPUT_STEP, barrier_id, input_id
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.merge import Item
 from vpl_runtime.contexts.runtime import ContextRuntime
@@ -57,6 +57,29 @@ class Ingress:
     def events(self) -> int:
         """The number of input events pushed so far."""
         return self.next_id // INPUT_STEP
+
+    def start_at(self, position: int) -> None:
+        """Number input events from `position` on: a restored pipeline goes on where its
+        snapshot was taken, so that the cascade ids in its state keep their order (D36)."""
+        self.next_id = input_id(position)
+
+    def barrier(self) -> int:
+        """Send every context it feeds a barrier after the events pushed so far (and those
+        events first); return the barrier's id. The caller context takes it at once."""
+        cascade = barrier_id(self.events)
+        self._send_log(cascade)
+        for target, _ in self._targets:
+            self._send(target, [(BARRIER_ROUTE, 0, {}, cascade)], cascade)
+        if self.caller is not None:
+            try:
+                self.caller.handle(BARRIER_ROUTE, 0, {}, cascade)
+            except BaseException as exc:
+                self.caller_failed(exc)
+                raise
+            self.caller.advance(cascade)
+        self.sent_upto = cascade
+        self._partial = False
+        return cascade
 
     def attach_caller(self, index: int, runtime: "ContextRuntime") -> None:
         """Context `index` runs on the caller's thread, through `runtime`: `push` hands it

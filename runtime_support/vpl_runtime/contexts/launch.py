@@ -9,9 +9,10 @@ without touching the merge (`merge`, `runtime`) or this orchestration.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from vpl_runtime.contexts.barriers import Barriers, Started, snapshot_function
 from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
@@ -20,7 +21,7 @@ from vpl_runtime.contexts.pinning import thread_name
 from vpl_runtime.contexts.runtime import ContextRuntime, Transport
 from vpl_runtime.contexts.stats import Counters, stats_report
 from vpl_runtime.contexts.supervisor import Stopped, Supervisor
-from vpl_runtime.driver import CloseFn, Fields, Instrument, PushFn, RunOptions
+from vpl_runtime.driver import Fields, Instrument, RunOptions
 
 _FLUSH_POLL = 0.001  # seconds between looks at the contexts' progress in `flush`
 
@@ -65,9 +66,16 @@ class Backend(Protocol):
 
 
 def launch(
-    backend: Backend, graph: Graph, instrument: Instrument | None, options: RunOptions
-) -> tuple[PushFn, CloseFn]:
-    """Run `graph`'s contexts on `backend`; return the ingress `push` and `close`."""
+    backend: Backend,
+    graph: Graph,
+    instrument: Instrument | None,
+    options: RunOptions,
+    restored: tuple[int, Mapping[str, bytes]],
+    barriers: Barriers,
+) -> Started:
+    """Run `graph`'s contexts on `backend`, the input numbered on from `restored`'s position
+    and the caller's context started with its state there (the others get theirs from the
+    backend); return the ingress `push`, `close` and the contexts' `snapshot` (D36)."""
     supervisor = backend.supervisor
     ingress_counters = Counters()
 
@@ -80,7 +88,9 @@ def launch(
 
     backend.start()
     ingress = Ingress(graph, send, backend.batch_size, ingress_counters)
-    caller = _run_caller(backend, graph, ingress, instrument)
+    position, states = restored
+    ingress.start_at(position)
+    caller = _run_caller(backend, graph, ingress, instrument, states)
     others = [i for i in range(len(graph.specs)) if i != graph.caller_index()]
     options.hooks.idle.append(ingress.idle)
     # With `live_delay`, a timer thread calls `ingress.idle` too: the ingress is then used
@@ -127,8 +137,9 @@ def launch(
     options.hooks.finish.append(backend.stop)
     if options.stats:
         options.hooks.reports.append(report)
+    snapshot = snapshot_function(ingress, barriers, supervisor.check)
     if options.live_delay is None:  # the command line: its read loop calls `hooks.idle`
-        return ingress.push, close
+        return Started(ingress.push, close, snapshot)
     options.hooks.flush.append(flush)  # the backends report progress only then
     _start_timer(ingress, lock, options.live_delay, lambda: closed)
     ingress_push = ingress.push
@@ -137,7 +148,11 @@ def launch(
         with lock:
             ingress_push(event_type, timestamp, fields)
 
-    return locked_push, close
+    def locked_snapshot() -> dict[str, object]:
+        with lock:
+            return snapshot()
+
+    return Started(locked_push, close, locked_snapshot)
 
 
 def _start_timer(
@@ -160,7 +175,11 @@ def _start_timer(
 
 
 def _run_caller(
-    backend: Backend, graph: Graph, ingress: Ingress, instrument: Instrument | None
+    backend: Backend,
+    graph: Graph,
+    ingress: Ingress,
+    instrument: Instrument | None,
+    states: Mapping[str, bytes],
 ) -> ContextRuntime | None:
     """Set up the context that runs on the caller's thread, if any: its streams get the
     input events straight from `push`, with no channel and no thread switch."""
@@ -178,6 +197,7 @@ def _run_caller(
         backend.counters[index],
         graph.scales(index),
     )
+    runtime.saved = states.get(spec.name)
 
     def failed(exc: BaseException) -> None:
         backend.supervisor.caller_failed(spec.name, exc, runtime.failed_at)

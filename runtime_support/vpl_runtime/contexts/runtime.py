@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol
 
-from vpl_runtime.contexts.cascade import CASCADE_END, SUB, flush_id, next_flush, unrefined
+from vpl_runtime.contexts.cascade import (
+    BARRIER_ROUTE,
+    CASCADE_END,
+    SUB,
+    flush_id,
+    next_flush,
+    unrefined,
+)
 from vpl_runtime.contexts.merge import (
     CHECK_INVARIANTS,
     Batch,
@@ -22,7 +29,11 @@ from vpl_runtime.contexts.merge import (
     new_pending,
 )
 from vpl_runtime.contexts.stats import Counters
-from vpl_runtime.driver import EmitFn, Fields, Instrument, StreamFn
+from vpl_runtime.driver import EmitFn, Fields, Instrument, RestoreFn, SnapshotFn, StreamFn
+from vpl_runtime.snapshot import decode_state, encode_state
+
+# A context's `snapshot_state` and `restore_state` (generated beside its streams, D35).
+StateFns = tuple[SnapshotFn, RestoreFn]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,9 @@ class Transport(Protocol):
         """Every item below input-level id `upto` is processed and its lines are passed on
         (what `Pipeline.flush` waits for)."""
 
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        """The context reached `barrier` (an input-level id) with `state`: for the caller."""
+
 
 class ContextRuntime:
     """One context's side of the runtime; used only from the context's own thread or process."""
@@ -115,6 +129,9 @@ class ContextRuntime:
         self._on_caller = False
         self._routes: Mapping[str, StreamFn] = {}
         self._flushes: Sequence[tuple[int, Callable[[], None]]] = ()
+        self.saved: bytes | None = None  # the state to restore before serving (D36)
+        self._snapshot_state: SnapshotFn | None = None
+        self._barrier = -1  # the latest barrier reached (each producer forwards it)
 
     def sender(self, target: str) -> Callable[[str, int, Fields], None]:
         """`send(route, timestamp, fields)` delivers an item to context `target`."""
@@ -217,14 +234,19 @@ class ContextRuntime:
         self._sent_upto[slot] = wire
 
     def serve(
-        self, routes: Mapping[str, StreamFn], flushes: Sequence[tuple[int, Callable[[], None]]]
+        self,
+        routes: Mapping[str, StreamFn],
+        flushes: Sequence[tuple[int, Callable[[], None]]],
+        state: StateFns | None = None,
     ) -> None:
         """Process items and flushes in order until every producer is done; then return.
 
-        `flushes` are the context's end-of-input flushes with their global positions k.
+        `flushes` are the context's end-of-input flushes with their global positions k;
+        `state` its streams' `snapshot_state` and `restore_state` (D36).
         """
         if self.served:
             raise RuntimeError(f"context '{self.name}': serve called twice")
+        routes = self._with_state(routes, state)
         order = sorted(flushes, key=lambda flush: flush[0])
         if CHECK_INVARIANTS:
             routes, order = self._checked(routes, order)
@@ -260,6 +282,30 @@ class ContextRuntime:
                 batches = transport.take(True)
         transport.idle()
         self.served = True
+
+    def _with_state(
+        self, routes: Mapping[str, StreamFn], state: StateFns | None
+    ) -> Mapping[str, StreamFn]:
+        """Restore the saved state, if any, and add the barrier's route: a route like the
+        others, so that barriers cost the per-item loop nothing."""
+        if state is not None:  # (None: its streams keep no state)
+            self._snapshot_state = state[0]
+            if self.saved is not None:
+                state[1](decode_state(self.saved))
+        return {**routes, BARRIER_ROUTE: self._reach_barrier}
+
+    def _reach_barrier(self, _timestamp: int, _fields: Fields) -> None:
+        """A barrier item: the first copy snapshots and goes on to every target (they are
+        sent with the pass's promise); the copies from the other producers change nothing."""
+        cascade = self._cascade
+        if cascade <= self._barrier:
+            return
+        self._barrier = cascade
+        state = self._snapshot_state() if self._snapshot_state is not None else {}
+        self._transport.snapshot_taken(unrefined(cascade, self.scales.depth), encode_state(state))
+        for slot, buffer in enumerate(self._out):
+            # refine(cascade, 0) for a pool worker: no dispatch has a barrier's id
+            buffer.append((BARRIER_ROUTE, 0, {}, cascade << SUB if self._refine[slot] else cascade))
 
     def _checked(
         self, routes: Mapping[str, StreamFn], order: Sequence[tuple[int, Callable[[], None]]]

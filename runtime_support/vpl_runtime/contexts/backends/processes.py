@@ -22,7 +22,7 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import ForkProcess
 from multiprocessing.synchronize import Event, Semaphore
@@ -39,6 +39,7 @@ from vpl_runtime.contexts.backends.pipes import (
     encode_batch,
     pipe,
 )
+from vpl_runtime.contexts.barriers import Barriers
 from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
@@ -78,6 +79,7 @@ class _Shared:
     # Children tell the parent their progress when they go idle (for `Pipeline.flush`); only
     # with `RunOptions.live_delay`: the command line never waits for it.
     tell_progress: bool
+    states: Mapping[str, bytes]  # context -> the state it restores before serving (D36)
 
     def child_fds(self, me: int) -> set[int]:
         """The pipe ends child `me` uses: its channels' read ends, its targets' write ends,
@@ -213,6 +215,13 @@ class _ChildTransport:
             self._text_size[0] = 0
             self.tell(("text", self._me, text), check)
 
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        # The lines before the barrier first: the parent writes them before it records the
+        # state, so they reach the sink before snapshot() returns.
+        self.ship_text()
+        self.passed()
+        self.tell(("state", self._me, barrier, state))
+
     def passed(self) -> None:
         # Text waits for `idle` or a full batch: fewer, larger messages for the parent.
         if self._lines:
@@ -268,6 +277,7 @@ def _child_main(shared: _Shared, me: int, cores: tuple[int, ...]) -> None:
         counters,
         graph.scales(me),
     )
+    runtime.saved = shared.states.get(spec.name)
     try:
         name_os_thread(spec.name)  # the child's main thread: the process's name
         pin(spec.name, cores, whole_process=True)
@@ -323,8 +333,10 @@ class _Parent:
         supervisor: Supervisor,
         counters: list[Counters],
         progress: list[int],
+        barriers: Barriers,
     ) -> None:
         self.supervisor = supervisor  # every failure decision
+        self.barriers = barriers  # the states the children took at barriers
         self.finished = threading.Event()
         self.counters = counters  # a child's are replaced by those it sends at its end
         self.progress = progress  # per child: what it told (`_ChildTransport.progressed`)
@@ -391,6 +403,8 @@ class _Parent:
             self._done[i] = True
         elif kind == "progress":
             self.progress[i] = message[2]
+        elif kind == "state":
+            self.barriers.taken(self._name(i), message[2], message[3])
         elif kind == "failed":
             self.supervisor.failed(ContextFailure(self._name(i), *message[2:6]))
 
@@ -492,10 +506,15 @@ class ProcessBackend:
         instrument: Instrument | None,
         options: RunOptions,
         cores: Sequence[tuple[int, ...]],
+        barriers: Barriers,
+        states: Mapping[str, bytes],
     ) -> None:
+        """`states`: context -> the state it restores before serving (D36)."""
         if not sys.platform.startswith("linux"):
             raise RuntimeError("the process backend needs Linux (it forks); use --backend thread")
         self._fork = multiprocessing.get_context("fork")
+        self._barriers = barriers
+        self._states = states
         self.batch_size = min(options.batch_size, options.queue_capacity)
         self._graph = graph
         self._make_emitter = make_emitter
@@ -538,6 +557,7 @@ class ProcessBackend:
             self._options.text_output,
             caller,
             self._options.live_delay is not None,
+            self._states,
         )
         sys.stdout.flush()  # or the children would write the parent's buffered text again
         sys.stderr.flush()
@@ -566,6 +586,7 @@ class ProcessBackend:
             self.supervisor,
             self.counters,
             self.progress,
+            self._barriers,
         )
         self._writers = [FrameWriter(channels[0][1]) for channels in shared.channels]
         self._pump = threading.Thread(target=parent.pump, name=thread_name("(output)"), daemon=True)
@@ -625,6 +646,11 @@ class _CallerProcessTransport(BufferedOutput):
             (FrameWriter(shared.channels[t][p][1]), shared.credits[t][p])
             for t, p in shared.graph.targets[me]
         ]
+        self._name = shared.graph.specs[me].name
+
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        self.passed()  # the lines before the barrier reach the sink before snapshot() returns
+        self._parent.barriers.taken(self._name, barrier, state)
 
     def take(self, wait: bool) -> list[Batch]:
         raise AssertionError("a context on the caller's thread does not take batches")

@@ -1,9 +1,10 @@
 """Contexts on threads (`ThreadBackend`): bounded channels with per-producer room."""
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 
+from vpl_runtime.contexts.barriers import Barriers
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
 from vpl_runtime.contexts.lines import BufferedOutput
@@ -91,16 +92,22 @@ class _ThreadTransport(BufferedOutput):
         counters: Counters,
         make_emitter: EmitterFactory,
         options: RunOptions,
+        barriers: tuple[Barriers, str],
     ) -> None:
         super().__init__(counters, make_emitter, options)
         self._inbox = inbox
         self._outboxes = outboxes
+        self._barriers, self._name = barriers
         self._progress: list[int] = []  # the backend's board, and this context's place in it
         self._index = 0
 
     def report_to(self, progress: list[int], index: int) -> None:
         """Record this context's progress in `progress[index]` (read by `Pipeline.flush`)."""
         self._progress, self._index = progress, index
+
+    def snapshot_taken(self, barrier: int, state: bytes) -> None:
+        self.passed()  # the lines before the barrier reach the sink before snapshot() returns
+        self._barriers.taken(self._name, barrier, state)
 
     def progressed(self, upto: int) -> None:
         if self._progress:
@@ -149,8 +156,13 @@ class ThreadBackend:
         instrument: Instrument | None,
         options: RunOptions,
         cores: Sequence[tuple[int, ...]],
+        barriers: Barriers,
+        states: Mapping[str, bytes],
     ) -> None:
+        """`states`: context -> the state it restores before serving (D36)."""
         capacity = options.queue_capacity
+        self._barriers = barriers
+        self._states = states
         self.batch_size = min(options.batch_size, capacity)
         self._graph = graph
         self._make_emitter = make_emitter
@@ -182,6 +194,7 @@ class ThreadBackend:
                 self.counters[i],
                 self._make_emitter,
                 self._options,
+                (self._barriers, spec.name),
             )
             transport.report_to(self.progress, i)
             runtime = ContextRuntime(
@@ -194,6 +207,7 @@ class ThreadBackend:
                 self.counters[i],
                 graph.scales(i),
             )
+            runtime.saved = self._states.get(spec.name)
             thread = threading.Thread(
                 target=_thread_main,
                 args=(spec.run, self._cores[i], runtime, self.supervisor),
@@ -214,6 +228,7 @@ class ThreadBackend:
             self.counters[index],
             self._make_emitter,
             self._options,
+            (self._barriers, self._graph.specs[index].name),
             ingress,
         )
 
@@ -243,9 +258,10 @@ class _CallerThreadTransport(_ThreadTransport):
         counters: Counters,
         make_emitter: EmitterFactory,
         options: RunOptions,
+        barriers: tuple[Barriers, str],
         ingress: Ingress,
     ) -> None:
-        super().__init__(inbox, outboxes, counters, make_emitter, options)
+        super().__init__(inbox, outboxes, counters, make_emitter, options, barriers)
         self._ingress = ingress
 
     def send(self, slot: int, items: list[Item], upto: int) -> None:
