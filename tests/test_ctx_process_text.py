@@ -213,7 +213,7 @@ def test_text_is_shipped_before_the_context_waits_for_input() -> None:
     push, close = start_contexts(awkward_specs(), no_emitter, None, options)
     try:
         push("E", 7, {"v": 3})
-        for hook in options.idle_hooks:
+        for hook in options.hooks.idle:
             hook()
         lines = sorted(written.get(timeout=10).splitlines() + written.get(timeout=10).splitlines())
         assert [json.loads(line)["stream"] for line in lines] == ["A", "B"]

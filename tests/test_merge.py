@@ -73,6 +73,9 @@ class FakeTransport:
     def idle(self) -> None:
         pass
 
+    def progressed(self, upto: int) -> None:
+        pass
+
 
 @st.composite
 def schedules(draw: st.DrawFn) -> list[Schedule]:

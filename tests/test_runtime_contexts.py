@@ -378,7 +378,7 @@ def test_backpressure_blocks_the_producer_and_bounds_memory() -> None:
     assert processed[0] == 300
     # Sent but unprocessed: at most the channel's capacity, plus the ingress's partial batch.
     assert max_lag[0] <= 8 + 2
-    report = options.reports[0]().splitlines()
+    report = options.hooks.reports[0]().splitlines()
     blocked = float(next(line for line in report if line.startswith("(input)")).split()[-1])
     assert blocked > 0
     assert int(next(line for line in report if line.startswith("slow")).split()[-2]) <= 8
@@ -402,8 +402,8 @@ def test_idle_hook_sends_a_lone_event_through() -> None:
     )
     push("E", 1, {"a": 1})
     assert not arrived.wait(0.2)  # still in the ingress's batch
-    assert len(options.idle_hooks) == 1
-    for hook in options.idle_hooks:
+    assert len(options.hooks.idle) == 1
+    for hook in options.hooks.idle:
         hook()
     assert arrived.wait(5)
     within(10, close)
@@ -426,7 +426,7 @@ def test_idle_output_is_flushed_by_the_context() -> None:
         (ContextSpec("one", run_one, routes=("E",)),), Sink().make_emitter, None, options
     )
     push("E", 1, {})
-    options.idle_hooks[0]()
+    options.hooks.idle[0]()
     assert flushed.wait(5)
     within(10, close)
 
@@ -715,7 +715,7 @@ def test_driver_calls_idle_hooks_after_each_chunk(tmp_path: Path) -> None:
         def push(event_type: str, timestamp: int, fields: Fields) -> None:
             pushed[0] += 1
 
-        options.idle_hooks.append(lambda: calls.append(pushed[0]))
+        options.hooks.idle.append(lambda: calls.append(pushed[0]))
         return push, lambda: None
 
     assert run_module(build, [str(src), "--output", os.devnull], program="p.vpl") == 0

@@ -125,14 +125,8 @@ def fields_Overheating_2(f: Fields) -> Fields:
     return out
 
 
-def _build(
-    make_emitter: EmitterFactory,
-    instrument: Instrument | None,
-    options: RunOptions,
-    saved: dict[str, object] | None = None,
-) -> Built:
-    """Create the state of every stream (restored from `saved`, a `snapshot()` dict, if
-    given); return `push`, `close` and `snapshot`."""
+def contexts() -> tuple[ContextSpec, ...]:
+    """The program's contexts, not started: `start_contexts(contexts(), ...)` runs them."""
 
     def run_default(ctx: ContextRuntime) -> None:
         """Thread of the default context: streams EngineStats, Fahrenheit, RpmAlarm."""
@@ -451,14 +445,13 @@ def _build(
 
         ctx.serve(routes, [])
 
-    specs = (
+    return (
         ContextSpec(
             "(default)",
             run_default,
             cores=(),
             routes=("Telemetry",),
             upstream=(),
-            on_caller=True,
         ),
         ContextSpec(
             "EngineStats (worker 0)",
@@ -530,7 +523,17 @@ def _build(
             ),
         ),
     )
-    return Built(*launch_contexts(specs, make_emitter, instrument, options, saved))
+
+
+def _build(
+    make_emitter: EmitterFactory,
+    instrument: Instrument | None,
+    options: RunOptions,
+    saved: dict[str, object] | None = None,
+) -> Built:
+    """Start the contexts (restored from `saved`, a `snapshot()` dict, if given); return
+    `push`, `close` and `snapshot`."""
+    return Built(*launch_contexts(contexts(), make_emitter, instrument, options, saved))
 
 
 class Pipeline:
@@ -540,7 +543,9 @@ class Pipeline:
     input event, in order, and `close` once at the end of input (it flushes windows).
     Between pushes, `snapshot()` gives the state as bytes, and `Pipeline.restore(sink,
     data)` a pipeline that goes on from them (SEMANTICS 15).
-    Contexts run on their own threads; `sink` is called from them, one call at a time.
+    Contexts run on their own threads (or processes: `backend="process"`); `sink` is called
+    from them, one call at a time. Results reach it within about 20 ms of their `push` (and
+    the time to compute them); `flush()` waits for them.
     """
 
     push: PushFn
@@ -548,17 +553,32 @@ class Pipeline:
     _snapshot_state: Callable[[], dict[str, object]]
     _closed: bool
 
-    def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
-        self._start(sink, None)
+    def __init__(
+        self,
+        sink: Callable[[str, int, Fields], None],
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> None:
+        self._start(sink, None, backend, batch_size, queue_capacity)
 
     @classmethod
-    def restore(cls, sink: Callable[[str, int, Fields], None], data: bytes) -> Pipeline:
+    def restore(
+        cls,
+        sink: Callable[[str, int, Fields], None],
+        data: bytes,
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> Pipeline:
         """A pipeline that goes on from `data`, the bytes of some pipeline's `snapshot()`:
         fed the events that followed the snapshot, it gives what that pipeline would have.
         ValueError if `data` is not an intact snapshot of this program."""
         saved = decode_snapshot(PROGRAM_FINGERPRINT, data)
         pipeline = cls.__new__(cls)
-        pipeline._start(sink, saved)
+        pipeline._start(sink, saved, backend, batch_size, queue_capacity)
         return pipeline
 
     def snapshot(self) -> bytes:
@@ -571,14 +591,25 @@ class Pipeline:
         return encode_snapshot(PROGRAM_FINGERPRINT, self._snapshot_state())
 
     def _start(
-        self, sink: Callable[[str, int, Fields], None], saved: dict[str, object] | None
+        self,
+        sink: Callable[[str, int, Fields], None],
+        saved: dict[str, object] | None,
+        backend: str,
+        batch_size: int,
+        queue_capacity: int,
     ) -> None:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
 
+        self._options = RunOptions(
+            backend=backend,
+            batch_size=batch_size,
+            queue_capacity=queue_capacity,
+            live_delay=0.02,  # seconds a pushed event may wait in a partial batch
+        )
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions(), saved)
+        built = _build(make_emitter, None, self._options, saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 
@@ -587,6 +618,12 @@ class Pipeline:
             built.close()
 
         self.close = close
+
+    def flush(self) -> None:
+        """Return once every event pushed so far is processed and its output is in the sink
+        (end-of-input results come with `close`)."""
+        for flush in self._options.hooks.flush:
+            flush()
 
 
 def _push_after_close(event_type: str, timestamp: int, fields: Fields) -> None:

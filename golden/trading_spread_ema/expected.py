@@ -320,6 +320,7 @@ class Pipeline:
     input event, in order, and `close` once at the end of input (it flushes windows).
     Between pushes, `snapshot()` gives the state as bytes, and `Pipeline.restore(sink,
     data)` a pipeline that goes on from them (SEMANTICS 15).
+    `backend`, `batch_size` and `queue_capacity` are for programs with contexts.
     """
 
     push: PushFn
@@ -327,17 +328,32 @@ class Pipeline:
     _snapshot_state: Callable[[], dict[str, object]]
     _closed: bool
 
-    def __init__(self, sink: Callable[[str, int, Fields], None]) -> None:
-        self._start(sink, None)
+    def __init__(
+        self,
+        sink: Callable[[str, int, Fields], None],
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> None:
+        self._start(sink, None, backend, batch_size, queue_capacity)
 
     @classmethod
-    def restore(cls, sink: Callable[[str, int, Fields], None], data: bytes) -> Pipeline:
+    def restore(
+        cls,
+        sink: Callable[[str, int, Fields], None],
+        data: bytes,
+        *,
+        backend: str = "thread",
+        batch_size: int = 64,
+        queue_capacity: int = 1000,
+    ) -> Pipeline:
         """A pipeline that goes on from `data`, the bytes of some pipeline's `snapshot()`:
         fed the events that followed the snapshot, it gives what that pipeline would have.
         ValueError if `data` is not an intact snapshot of this program."""
         saved = decode_snapshot(PROGRAM_FINGERPRINT, data)
         pipeline = cls.__new__(cls)
-        pipeline._start(sink, saved)
+        pipeline._start(sink, saved, backend, batch_size, queue_capacity)
         return pipeline
 
     def snapshot(self) -> bytes:
@@ -350,14 +366,24 @@ class Pipeline:
         return encode_snapshot(PROGRAM_FINGERPRINT, self._snapshot_state())
 
     def _start(
-        self, sink: Callable[[str, int, Fields], None], saved: dict[str, object] | None
+        self,
+        sink: Callable[[str, int, Fields], None],
+        saved: dict[str, object] | None,
+        backend: str,
+        batch_size: int,
+        queue_capacity: int,
     ) -> None:
         def make_emitter(stream: str) -> EmitFn:
             return sink  # emit functions take the stream name first, as sinks do
 
+        self._options = RunOptions(
+            backend=backend,
+            batch_size=batch_size,
+            queue_capacity=queue_capacity,
+        )
         # `push` is the built function itself, so that a call costs what it costs in `main`;
         # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, RunOptions(), saved)
+        built = _build(make_emitter, None, self._options, saved)
         self.push, self._snapshot_state = built.push, built.snapshot
         self._closed = False
 
@@ -366,6 +392,10 @@ class Pipeline:
             built.close()
 
         self.close = close
+
+    def flush(self) -> None:
+        """Return once every event pushed so far is processed and its output is in the sink
+        (end-of-input results come with `close`): at once, `push` does all the work."""
 
 
 def _push_after_close(event_type: str, timestamp: int, fields: Fields) -> None:

@@ -70,33 +70,51 @@ class TextOutput:
     count_lines: Callable[[str, int], None] | None = None
 
 
+@dataclass(slots=True)
+class RunHooks:
+    """What a build registers for the code that runs it (the driver, `Pipeline`).
+
+    `idle` run after each input chunk, before the driver flushes the output and waits for
+    more input (the contexts' ingress sends its partial batches there); `finish` run before
+    the summary however the run ended (after `close`, or without it after Ctrl-C or a
+    failure: contexts still running stop there and hand in their counters); `reports`
+    return text printed after the `--stats` table; `flush` return once every event pushed so
+    far is processed and its output delivered (`Pipeline.flush`).
+    """
+
+    idle: list[Callable[[], None]] = field(default_factory=list)
+    finish: list[Callable[[], None]] = field(default_factory=list)
+    reports: list[Callable[[], str]] = field(default_factory=list)
+    flush: list[Callable[[], None]] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """How to run a multi-context pipeline (SEMANTICS §8); single-context modules ignore it.
 
-    The lists are filled by the build: `idle_hooks` run after each input chunk, before the
-    driver flushes the output and waits for more input (the contexts' ingress sends its partial
-    batches there); `finish_hooks` run before the summary however the run ended (after
-    `close`, or without it after Ctrl-C or a failure: contexts still running stop there and
-    hand in their counters); `reports` return text printed after the `--stats` table.
+    The options are fixed; `hooks` is the one mutable part, where the build registers what
+    the runner calls later (`RunHooks`).
     Emitters may be called from other threads only while holding `output_lock`, which also guards
     `flush_output` (writes buffered output lines to their file). `count_events(stream, n)`
     adds to a stream's `--stats` input count (for counts made in another process).
     `text_output` is set when the emitters write JSON Lines text (the command line, not an
     embedding application's sink): another process may then format the lines itself.
+    `live_delay` (seconds, for an embedding application without a read loop) makes the
+    contexts' ingress send what it holds when no `push` came for that long, so that results
+    reach the sink without `close` or `flush`, and registers `hooks.flush`; the command line
+    calls `hooks.idle` instead.
     """
 
     backend: str = "thread"  # "thread" | "process"
     queue_capacity: int = 1000  # events per channel
     batch_size: int = 64  # events per micro-batch
     stats: bool = False
-    idle_hooks: list[Callable[[], None]] = field(default_factory=list)
-    finish_hooks: list[Callable[[], None]] = field(default_factory=list)
-    reports: list[Callable[[], str]] = field(default_factory=list)
+    hooks: RunHooks = field(default_factory=RunHooks)
     output_lock: threading.Lock = field(default_factory=threading.Lock)
     flush_output: Callable[[], None] = _nothing
     count_events: Callable[[str, int], None] | None = None
     text_output: TextOutput | None = None
+    live_delay: float | None = None
 
 
 SnapshotFn: TypeAlias = Callable[[], dict[str, object]]
@@ -476,7 +494,7 @@ def _run(build: BuildFn, options: _Options, files: _Files) -> int:
             json_line_emitter, out_write, None if stats is None else stats.add_lines
         ),
     )
-    reader = _Reader(files, run_options.idle_hooks)
+    reader = _Reader(files, run_options.hooks.idle)
     stage = "setup"
     try:
         built = build(make_emitter, None if stats is None else stats.instrument, run_options)
@@ -563,12 +581,12 @@ def _flush_quietly(files: _Files) -> None:
 def _summary(
     reader: "_Reader", stats: "_Stats | None", started: float, options: RunOptions
 ) -> None:
-    for hook in options.finish_hooks:
+    for hook in options.hooks.finish:
         hook()
     p, r = reader.processed, reader.rejected
     if stats is not None:
         sys.stderr.write(stats.report(time.perf_counter() - started, p))
-        for report in options.reports:
+        for report in options.hooks.reports:
             sys.stderr.write(report())
     sys.stderr.write(f"events in: {p + r}, processed: {p}, rejected: {r}\n")
 

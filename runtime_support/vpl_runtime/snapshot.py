@@ -168,4 +168,3 @@ def saved_list(saved: object) -> list[dict[str, object]]:
     if not isinstance(saved, list) or not all(isinstance(s, dict) for s in saved):
         raise ValueError("corrupt snapshot (a list of states was expected)")
     return saved
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.resources
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import jinja2
@@ -264,6 +264,7 @@ def _generate(plan: Plan) -> str:
         for ctx in (plan.contexts or (None,))
         if ctx is None or ctx.worker is None or ctx.worker.index == 0
     ]
+    contexts = _one_on_caller(contexts)
     if plan.queued:
         uses.add("deque")
     uses.update({"encode_snapshot", "decode_snapshot"})
@@ -559,8 +560,20 @@ def _copies(plan: Plan, group: _Group, name: str, classes: list[str]) -> tuple[l
 
 def _runs_on_caller(ctx: ContextPlan | None) -> bool:
     """A context fed by the input alone and not pinned may run on the thread that calls
-    `push` (the runtime picks the first)."""
+    `push` (see `_one_on_caller`)."""
     return ctx is not None and ctx.worker is None and not ctx.upstream and not ctx.cores
+
+
+def _one_on_caller(contexts: list[ContextView]) -> list[ContextView]:
+    """The context that runs on the thread calling `push`: one that may, if it is the only
+    context taking input events (else the ingress could wait on a channel while holding the
+    promise its consumers wait for); the runtime runs the one marked so."""
+    takers = [view for view in contexts if view.input_routes]
+    chosen = takers[0] if len(takers) == 1 and takers[0].on_caller else None
+    return [
+        view if view is chosen or not view.on_caller else replace(view, on_caller=False)
+        for view in contexts
+    ]
 
 
 def _part_note(group: _Group, stream: str) -> str:

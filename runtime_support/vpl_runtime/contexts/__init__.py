@@ -14,18 +14,21 @@ refinement, flushes), `merge` (what a context received and may process), `runtim
 (`ContextRuntime`, a context's side, and the `Transport` a backend gives it), `graph` (the
 specs' graph), `ingress` (the producer of input items), `supervisor` (failures: the one
 place that decides), `lines` (a context's buffered output), `pinning`, `stats`, and
-`barriers` (snapshots of every context at one input position), and `backends/` (`threads`,
-`processes` and the `pipes` between processes).
+`barriers` (snapshots of every context at one input position), `launch` (one pipeline's
+orchestration over a `Backend`), and `backends/` (`threads`, `processes` and the `pipes`
+between processes), each a `Backend`.
 """
 
 from collections.abc import Mapping, Sequence
 
-from vpl_runtime.contexts.backends.processes import start_processes
-from vpl_runtime.contexts.backends.threads import start_threads
+from vpl_runtime.contexts.backends.processes import ProcessBackend
+from vpl_runtime.contexts.backends.threads import ThreadBackend
+from vpl_runtime.contexts.barriers import Barriers, reached_contexts, saved_contexts
 from vpl_runtime.contexts.barriers import Started as Started
 from vpl_runtime.contexts.cascade import CASCADE_END as CASCADE_END
 from vpl_runtime.contexts.cascade import FLUSH_BASE as FLUSH_BASE
 from vpl_runtime.contexts.graph import Graph
+from vpl_runtime.contexts.launch import Backend, launch
 from vpl_runtime.contexts.pinning import usable_cores
 from vpl_runtime.contexts.runtime import ContextRuntime as ContextRuntime
 from vpl_runtime.contexts.runtime import ContextSpec as ContextSpec
@@ -43,7 +46,7 @@ def start_contexts(
 
     `push` is called on the caller's thread in input order; `close` (end of input) drains
     everything, waits for every context and returns. Both raise `ContextFailure` once a
-    context failed. The ingress flushes its partial batches from `options.idle_hooks`.
+    context failed. The ingress flushes its partial batches from `options.hooks.idle`.
     """
     started = launch_contexts(specs, make_emitter, instrument, options)
     return started.push, started.close
@@ -65,6 +68,11 @@ def launch_contexts(
         raise ValueError("queue capacity and batch size must be at least 1")
     graph = Graph.build(specs)
     cores = [usable_cores(spec.name, spec.cores) for spec in specs]
+    position, states = saved_contexts(saved)
+    barriers = Barriers(reached_contexts(graph))
+    backend: Backend
     if options.backend == "process":
-        return start_processes(graph, make_emitter, instrument, options, cores, saved)
-    return start_threads(graph, make_emitter, instrument, options, cores, saved)
+        backend = ProcessBackend(graph, make_emitter, instrument, options, cores, barriers, states)
+    else:
+        backend = ThreadBackend(graph, make_emitter, instrument, options, cores, barriers, states)
+    return launch(backend, graph, instrument, options, (position, states), barriers)

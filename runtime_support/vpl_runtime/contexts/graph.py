@@ -40,6 +40,7 @@ class Graph:
         for i, spec in enumerate(specs):
             for route in dict.fromkeys(spec.routes):
                 inputs.setdefault(route, []).append(i)
+        _check_caller(specs, inputs)
         return cls(
             tuple(specs),
             tuple(tuple(sorted(t)) for t in targets),
@@ -69,19 +70,29 @@ class Graph:
         return Scales(depth, shifts, refine, no_input)
 
     def caller_index(self) -> int | None:
-        """The context to run on the caller's thread: one that may (`on_caller`: fed by the
-        input alone, not pinned) and that takes every input event, no other context taking
-        any. Then the ingress sends no channel anything and never waits: only the context's
-        own sends can, as from a thread of its own. (With other input-fed contexts, the one
-        thread could wait on a channel while holding the promise its consumers wait for.)"""
-        takers = {i for found in self.inputs.values() for i in found}
-        if len(takers) != 1:
-            return None
-        (i,) = takers
-        spec = self.specs[i]
-        if spec.on_caller and not spec.upstream and not spec.cores and not spec.pool_worker:
-            return i
-        return None
+        """The context that runs on the caller's thread: the one marked `on_caller`."""
+        return next((i for i, spec in enumerate(self.specs) if spec.on_caller), None)
+
+
+def _check_caller(specs: Sequence[ContextSpec], inputs: dict[str, list[int]]) -> None:
+    """A context marked `on_caller` must be safe there: the only one, taking every input
+    event, no other context taking any, fed by the input alone and not pinned. Then the
+    ingress sends no channel anything and never waits: only the context's own sends can, as
+    from a thread of its own. (With other input-fed contexts, the one thread could wait on
+    a channel while holding the promise its consumers wait for.)"""
+    marked = [i for i, spec in enumerate(specs) if spec.on_caller]
+    if not marked:
+        return
+    name = specs[marked[0]].name
+    spec = specs[marked[0]]
+    takers = {i for found in inputs.values() for i in found}
+    if len(marked) > 1:
+        raise ValueError("more than one context is marked to run on the caller's thread")
+    if takers - {marked[0]} or spec.upstream or spec.cores or spec.pool_worker:
+        raise ValueError(
+            f"context '{name}' cannot run on the caller's thread: it must be the only one "
+            "fed by the input, and have no upstream context, no cores and no pool"
+        )
 
 
 def _depths(specs: Sequence[ContextSpec], index: dict[str, int]) -> tuple[int, ...]:

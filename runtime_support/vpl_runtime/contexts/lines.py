@@ -49,3 +49,6 @@ class BufferedOutput:
             self._flushed_lines = self._counters.lines
             with self._lock:
                 self._flush_output()
+
+    def progressed(self, upto: int) -> None:
+        pass  # the backend's transports that need it say what it is

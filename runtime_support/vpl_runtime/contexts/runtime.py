@@ -51,8 +51,9 @@ class ContextSpec:
     routes: tuple[str, ...] = ()
     upstream: tuple[str, ...] = ()
     pool_worker: bool = False  # a worker of a pool whose scheduler is its one upstream
-    # Fed by the input only and not pinned: the backend may run it on the thread that calls
-    # `push` (the first such context: no channel and no thread switch between input and it).
+    # Runs on the thread that calls `push` (no channel and no thread switch between the input
+    # and it): the compiler marks at most one, the only context fed by the input, not pinned,
+    # without upstream (`Graph.build` checks it).
     on_caller: bool = False
 
 
@@ -87,6 +88,10 @@ class Transport(Protocol):
 
     def idle(self) -> None:
         """Nothing to do: about to block waiting for input."""
+
+    def progressed(self, upto: int) -> None:
+        """Every item below input-level id `upto` is processed and its lines are passed on
+        (what `Pipeline.flush` waits for)."""
 
     def snapshot_taken(self, barrier: int, state: bytes) -> None:
         """The context reached `barrier` (an input-level id) with `state`: for the caller."""
@@ -268,6 +273,7 @@ class ContextRuntime:
             transport.passed()
             progress = min(min(pending.upto), next_flush(order, done, self.scales.depth))
             self._send_progress(progress)
+            transport.progressed(unrefined(progress, self.scales.depth))
             if progress == CASCADE_END:
                 break
             batches = transport.take(False)
@@ -296,9 +302,7 @@ class ContextRuntime:
             return
         self._barrier = cascade
         state = self._snapshot_state() if self._snapshot_state is not None else {}
-        self._transport.snapshot_taken(
-            unrefined(cascade, self.scales.depth), encode_state(state)
-        )
+        self._transport.snapshot_taken(unrefined(cascade, self.scales.depth), encode_state(state))
         for slot, buffer in enumerate(self._out):
             # refine(cascade, 0) for a pool worker: no dispatch has a barrier's id
             buffer.append((BARRIER_ROUTE, 0, {}, cascade << SUB if self._refine[slot] else cascade))

@@ -1,4 +1,4 @@
-"""Contexts in processes (`--backend process`): one forked child per context.
+"""Contexts in processes (`--backend process`, `ProcessBackend`): one forked child per context.
 
 Fork, so the generated closures need no pickling (Linux only). Every (producer -> context)
 channel is a pipe of its own, written by one process and read by one (no locks, no feeder
@@ -39,21 +39,15 @@ from vpl_runtime.contexts.backends.pipes import (
     encode_batch,
     pipe,
 )
-from vpl_runtime.contexts.barriers import (
-    Barriers,
-    Started,
-    reached_contexts,
-    saved_contexts,
-    snapshot_function,
-)
+from vpl_runtime.contexts.barriers import Barriers
 from vpl_runtime.contexts.cascade import CASCADE_END
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
 from vpl_runtime.contexts.lines import BufferedOutput
 from vpl_runtime.contexts.merge import Batch, Item
 from vpl_runtime.contexts.pinning import name_os_thread, pin, thread_name
-from vpl_runtime.contexts.runtime import ContextRuntime
-from vpl_runtime.contexts.stats import Counters, stats_report
+from vpl_runtime.contexts.runtime import ContextRuntime, Transport
+from vpl_runtime.contexts.stats import Counters
 from vpl_runtime.contexts.supervisor import ContextFailure, Stopped, Supervisor, describe
 from vpl_runtime.driver import (
     EmitFn,
@@ -82,6 +76,9 @@ class _Shared:
     parent: int  # the parent's pid
     text: TextOutput | None  # children format their output lines as text
     caller: int | None  # the context that runs in the parent, on the caller's thread
+    # Children tell the parent their progress when they go idle (for `Pipeline.flush`); only
+    # with `RunOptions.live_delay`: the command line never waits for it.
+    tell_progress: bool
     states: Mapping[str, bytes]  # context -> the state it restores before serving (D36)
 
     def child_fds(self, me: int) -> set[int]:
@@ -141,6 +138,8 @@ class _ChildTransport:
         self._text: list[str] = []  # formatted lines, for text output
         self._text_size = [0]  # their characters
         self.line_counts: dict[str, list[int]] = {}  # text output: lines per stream
+        self._progress = 0  # see `progressed`
+        self._told = 0  # the progress the parent knows
 
     def check(self) -> None:
         """Raise `Stopped` if the pipeline stops or the parent is gone."""
@@ -233,6 +232,12 @@ class _ChildTransport:
     def idle(self) -> None:
         self.ship_text()
         self.passed()
+        if self._shared.tell_progress and self._progress != self._told:  # `Pipeline.flush`
+            self._told = self._progress
+            self.tell(("progress", self._me, self._progress))
+
+    def progressed(self, upto: int) -> None:
+        self._progress = upto  # told when idle: a message per pass would cost
 
     def tell(self, message: tuple[Any, ...], check: Callable[[], None] | None = None) -> None:
         """Send a message to the parent; `check` (default: a stop) gives up waiting."""
@@ -325,12 +330,16 @@ class _Parent:
         processes: Sequence[ForkProcess | None],
         make_emitter: EmitterFactory,
         options: RunOptions,
+        supervisor: Supervisor,
+        counters: list[Counters],
+        progress: list[int],
+        barriers: Barriers,
     ) -> None:
-        # Every failure decision; stopping sets the event the children watch.
-        self.supervisor = Supervisor(shared.stop.set, self.stop_all)
-        self.barriers = Barriers(reached_contexts(shared.graph))
+        self.supervisor = supervisor  # every failure decision
+        self.barriers = barriers  # the states the children took at barriers
         self.finished = threading.Event()
-        self.counters = [Counters() for _ in processes]
+        self.counters = counters  # a child's are replaced by those it sends at its end
+        self.progress = progress  # per child: what it told (`_ChildTransport.progressed`)
         self._shared = shared
         self._processes = processes
         self._done = [process is None for process in processes]  # None: runs in the parent
@@ -387,14 +396,17 @@ class _Parent:
             self._write(message[2])
         elif kind == "done":
             self.counters[i] = Counters(*message[2])
+            self.progress[i] = CASCADE_END
             self._count(message[3], self._options.count_events)
             text = self._options.text_output
             self._count(message[4], None if text is None else text.count_lines)
             self._done[i] = True
-        elif kind == "failed":
-            self.supervisor.failed(ContextFailure(self._name(i), *message[2:6]))
+        elif kind == "progress":
+            self.progress[i] = message[2]
         elif kind == "state":
             self.barriers.taken(self._name(i), message[2], message[3])
+        elif kind == "failed":
+            self.supervisor.failed(ContextFailure(self._name(i), *message[2:6]))
 
     @staticmethod
     def _count(counts: dict[str, int], add: Callable[[str, int], None] | None) -> None:
@@ -482,163 +494,136 @@ class _Parent:
         self.stop_all()
 
 
-def start_processes(
-    graph: Graph,
-    make_emitter: EmitterFactory,
-    instrument: Instrument | None,
-    options: RunOptions,
-    cores: Sequence[tuple[int, ...]],
-    saved: Mapping[str, object] | None = None,
-) -> Started:
-    """Fork one child per context, each with its `saved` state if given; return the
-    ingress `push`, `close` and `snapshot`."""
-    if not sys.platform.startswith("linux"):
-        raise RuntimeError("the process backend needs Linux (it forks); use --backend thread")
-    fork = multiprocessing.get_context("fork")
-    position, states = saved_contexts(saved)
-    batch_size = min(options.batch_size, options.queue_capacity)
-    room = max(1, options.queue_capacity // batch_size)
-    specs = graph.specs
-    caller = graph.caller_index()
-    shared = _Shared(
-        graph,
-        [[pipe() for _ in graph.producers(i)] for i in range(len(specs))],
-        [[fork.Semaphore(room) for _ in graph.producers(i)] for i in range(len(specs))],
-        [pipe() for _ in specs],
-        fork.Event(),
-        batch_size,
-        instrument is not None,
-        os.getpid(),
-        options.text_output,
-        caller,
-        states,
-    )
-    sys.stdout.flush()  # or the children would write the parent's buffered text again
-    sys.stderr.flush()
-    processes = [
-        (
-            None
-            if i == caller
-            else fork.Process(
-                target=_child_main,
-                args=(shared, i, cores[i]),
-                name=thread_name(spec.name),
-            )
+class ProcessBackend:
+    """Contexts in forked child processes, one per context (Linux)."""
+
+    name = "process"
+
+    def __init__(
+        self,
+        graph: Graph,
+        make_emitter: EmitterFactory,
+        instrument: Instrument | None,
+        options: RunOptions,
+        cores: Sequence[tuple[int, ...]],
+        barriers: Barriers,
+        states: Mapping[str, bytes],
+    ) -> None:
+        """`states`: context -> the state it restores before serving (D36)."""
+        if not sys.platform.startswith("linux"):
+            raise RuntimeError("the process backend needs Linux (it forks); use --backend thread")
+        self._fork = multiprocessing.get_context("fork")
+        self._barriers = barriers
+        self._states = states
+        self.batch_size = min(options.batch_size, options.queue_capacity)
+        self._graph = graph
+        self._make_emitter = make_emitter
+        self._instrument = instrument
+        self._options = options
+        self._cores = cores
+        self.counters = [Counters() for _ in graph.specs]
+        self.progress = [0] * len(graph.specs)
+        self.supervisor = Supervisor(self._stop_event, self._stop_children)
+        self._shared: _Shared | None = None
+        self._parent: _Parent | None = None
+        self._pump: threading.Thread | None = None
+        self._writers: list[FrameWriter] = []
+        # The ingress hands the same list to every context that takes the same events:
+        # pickle it once. (The list is kept here, so its id cannot be reused by a later one.)
+        self._encoded: list[Any] = [None, 0, b""]  # items, upto, bytes
+
+    def _stop_event(self) -> None:
+        if self._shared is not None:
+            self._shared.stop.set()
+
+    def _stop_children(self) -> None:
+        if self._parent is not None:
+            self._parent.stop_all()
+
+    def start(self) -> None:
+        graph, fork = self._graph, self._fork
+        specs = graph.specs
+        room = max(1, self._options.queue_capacity // self.batch_size)
+        caller = graph.caller_index()
+        shared = self._shared = _Shared(
+            graph,
+            [[pipe() for _ in graph.producers(i)] for i in range(len(specs))],
+            [[fork.Semaphore(room) for _ in graph.producers(i)] for i in range(len(specs))],
+            [pipe() for _ in specs],
+            fork.Event(),
+            self.batch_size,
+            self._instrument is not None,
+            os.getpid(),
+            self._options.text_output,
+            caller,
+            self._options.live_delay is not None,
+            self._states,
         )
-        for i, spec in enumerate(specs)
-    ]
-    for process in processes:
-        if process is not None:
-            process.daemon = True  # terminated when the parent exits
-            process.start()
-    shared.close_all_but(shared.parent_fds())
-    parent = _Parent(shared, processes, make_emitter, options)
-    pump = threading.Thread(target=parent.pump, name=thread_name("(output)"), daemon=True)
-    pump.start()
-    return _parent_ends(shared, parent, pump, options, make_emitter, instrument, position)
+        sys.stdout.flush()  # or the children would write the parent's buffered text again
+        sys.stderr.flush()
+        processes = [
+            (
+                None
+                if i == caller
+                else fork.Process(
+                    target=_child_main,
+                    args=(shared, i, self._cores[i]),
+                    name=thread_name(spec.name),
+                )
+            )
+            for i, spec in enumerate(specs)
+        ]
+        for process in processes:
+            if process is not None:
+                process.daemon = True  # terminated when the parent exits
+                process.start()
+        shared.close_all_but(shared.parent_fds())
+        parent = self._parent = _Parent(
+            shared,
+            processes,
+            self._make_emitter,
+            self._options,
+            self.supervisor,
+            self.counters,
+            self.progress,
+            self._barriers,
+        )
+        self._writers = [FrameWriter(channels[0][1]) for channels in shared.channels]
+        self._pump = threading.Thread(target=parent.pump, name=thread_name("(output)"), daemon=True)
+        self._pump.start()
 
-
-def _parent_ends(
-    shared: _Shared,
-    parent: _Parent,
-    pump: threading.Thread,
-    options: RunOptions,
-    make_emitter: EmitterFactory,
-    instrument: Instrument | None,
-    position: int,
-) -> Started:
-    ingress_counters = Counters()
-    writers = [FrameWriter(channels[0][1]) for channels in shared.channels]
-    # The ingress hands the same list to every context that takes the same events: pickle
-    # it once. (The list is kept here, so its id cannot be reused by a later one.)
-    encoded: list[Any] = [None, 0, b""]  # items, upto, bytes
-
-    def send(target: int, items: list[Item], upto: int) -> None:
+    def send(self, target: int, items: list[Item], upto: int) -> float:
+        assert self._shared is not None and self._parent is not None
+        parent = self._parent
         parent.check()
+        encoded = self._encoded
         if encoded[0] is not items or encoded[1] != upto:
             encoded[:] = items, upto, encode_batch(items, upto)
-        ingress_counters.blocked += _acquire(shared.credits[target][0], parent.check)
-        ingress_counters.blocked += writers[target].write(encoded[2], parent.check_writing)
+        blocked = _acquire(self._shared.credits[target][0], parent.check)
+        return blocked + self._writers[target].write(encoded[2], parent.check_writing)
 
-    ingress = Ingress(shared.graph, send, shared.batch_size, ingress_counters)
-    ingress.start_at(position)
-    options.idle_hooks.append(ingress.idle)
-    caller = _run_caller(shared, parent, ingress, make_emitter, instrument, options)
-    closed = False
+    def caller_transport(self, index: int, ingress: Ingress) -> Transport:
+        assert self._shared is not None and self._parent is not None
+        return _CallerProcessTransport(
+            self._shared, index, self._parent, ingress, self._make_emitter, self._options
+        )
 
-    def close() -> None:
-        nonlocal closed
-        if closed:
-            parent.check()
-            return
-        closed = True
-        if caller is not None:
-            try:
-                caller.finish()
-            except BaseException as exc:
-                ingress.caller_failed(exc)
-                raise
-        ingress.flush(CASCADE_END)
-        while not parent.finished.wait(POLL):
+    def wait(self) -> None:
+        assert self._parent is not None
+        while not self._parent.finished.wait(POLL):
             pass
-        parent.check()
-        pump.join()
-        parent.reap()
 
-    def finish() -> None:
+    def join(self) -> None:
+        assert self._parent is not None and self._pump is not None
+        self._pump.join()
+        self._parent.reap()
+
+    def stop(self) -> None:
         # After Ctrl-C (no close) the children still run: they stop, ship their lines and
         # send their counters (`_child_stopped`), which the pump hands on.
-        parent.stop_and_gather()
-        pump.join(timeout=2)
-
-    def report() -> str:
-        ingress_counters.events_in = ingress.events
-        specs = shared.graph.specs
-        rows = [(spec.name, c) for spec, c in zip(specs, parent.counters, strict=True)]
-        return stats_report("process", ingress_counters, rows)
-
-    options.finish_hooks.append(finish)
-    if options.stats:
-        options.reports.append(report)
-    snapshot = snapshot_function(ingress, parent.barriers, parent.check)
-    return Started(ingress.push, close, snapshot)
-
-
-def _run_caller(
-    shared: _Shared,
-    parent: _Parent,
-    ingress: Ingress,
-    make_emitter: EmitterFactory,
-    instrument: Instrument | None,
-    options: RunOptions,
-) -> ContextRuntime | None:
-    """Set up the context that runs in the parent, on the caller's thread (if any): its
-    streams get the input events straight from `push`, without a channel or a process."""
-    me = shared.caller
-    if me is None:
-        return None
-    graph = shared.graph
-    spec = graph.specs[me]
-    transport = _CallerProcessTransport(shared, me, parent, ingress, make_emitter, options)
-    runtime = ContextRuntime(
-        spec.name,
-        1,
-        [graph.specs[t].name for t, _ in graph.targets[me]],
-        transport,
-        instrument,
-        shared.batch_size,
-        parent.counters[me],
-        graph.scales(me),
-    )
-    runtime.saved = shared.states.get(spec.name)
-
-    def failed(exc: BaseException) -> None:
-        parent.supervisor.caller_failed(spec.name, exc, runtime.failed_at)
-
-    ingress.caller_failed = failed
-    runtime.run_on_caller(spec.run)
-    ingress.attach_caller(me, runtime)
-    return runtime
+        if self._parent is not None and self._pump is not None:
+            self._parent.stop_and_gather()
+            self._pump.join(timeout=2)
 
 
 class _CallerProcessTransport(BufferedOutput):

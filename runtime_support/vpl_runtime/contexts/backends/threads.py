@@ -1,30 +1,19 @@
-"""Contexts on threads: bounded channels with per-producer room, start and close."""
+"""Contexts on threads (`ThreadBackend`): bounded channels with per-producer room."""
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 
-from vpl_runtime.contexts.barriers import (
-    Barriers,
-    Started,
-    reached_contexts,
-    saved_contexts,
-    snapshot_function,
-)
-from vpl_runtime.contexts.cascade import CASCADE_END
+from vpl_runtime.contexts.barriers import Barriers
 from vpl_runtime.contexts.graph import Graph
 from vpl_runtime.contexts.ingress import Ingress
 from vpl_runtime.contexts.lines import BufferedOutput
 from vpl_runtime.contexts.merge import Batch, Item
 from vpl_runtime.contexts.pinning import name_os_thread, pin, thread_name
-from vpl_runtime.contexts.runtime import ContextRuntime
-from vpl_runtime.contexts.stats import Counters, stats_report
+from vpl_runtime.contexts.runtime import ContextRuntime, Transport
+from vpl_runtime.contexts.stats import Counters
 from vpl_runtime.contexts.supervisor import Stopped, Supervisor
-from vpl_runtime.driver import (
-    EmitterFactory,
-    Instrument,
-    RunOptions,
-)
+from vpl_runtime.driver import EmitterFactory, Instrument, RunOptions
 
 # Waits are woken by notify; the timeout only bounds the damage of a lost wake-up.
 _INBOX_WAIT = 1.0
@@ -109,10 +98,20 @@ class _ThreadTransport(BufferedOutput):
         self._inbox = inbox
         self._outboxes = outboxes
         self._barriers, self._name = barriers
+        self._progress: list[int] = []  # the backend's board, and this context's place in it
+        self._index = 0
+
+    def report_to(self, progress: list[int], index: int) -> None:
+        """Record this context's progress in `progress[index]` (read by `Pipeline.flush`)."""
+        self._progress, self._index = progress, index
 
     def snapshot_taken(self, barrier: int, state: bytes) -> None:
         self.passed()  # the lines before the barrier reach the sink before snapshot() returns
         self._barriers.taken(self._name, barrier, state)
+
+    def progressed(self, upto: int) -> None:
+        if self._progress:
+            self._progress[self._index] = upto  # one store: the reader polls
 
     def take(self, wait: bool) -> list[Batch]:
         return self._inbox.take(wait)
@@ -145,145 +144,126 @@ def _thread_main(
     supervisor.context_done()
 
 
-def start_threads(
-    graph: Graph,
-    make_emitter: EmitterFactory,
-    instrument: Instrument | None,
-    options: RunOptions,
-    cores: Sequence[tuple[int, ...]],
-    saved: Mapping[str, object] | None = None,
-) -> Started:
-    """Start one daemon thread per context, each with its `saved` state if given; return
-    the ingress `push`, `close` and `snapshot`."""
-    position, states = saved_contexts(saved)
-    barriers = Barriers(reached_contexts(graph))
-    specs = graph.specs
-    capacity = options.queue_capacity
-    batch_size = min(options.batch_size, capacity)
-    inboxes = [_Inbox(len(graph.producers(i)), capacity) for i in range(len(specs))]
+class ThreadBackend:
+    """Contexts on daemon threads of this process, one per context."""
 
-    def stop() -> None:
-        for inbox in inboxes:
+    name = "thread"
+
+    def __init__(
+        self,
+        graph: Graph,
+        make_emitter: EmitterFactory,
+        instrument: Instrument | None,
+        options: RunOptions,
+        cores: Sequence[tuple[int, ...]],
+        barriers: Barriers,
+        states: Mapping[str, bytes],
+    ) -> None:
+        """`states`: context -> the state it restores before serving (D36)."""
+        capacity = options.queue_capacity
+        self._barriers = barriers
+        self._states = states
+        self.batch_size = min(options.batch_size, capacity)
+        self._graph = graph
+        self._make_emitter = make_emitter
+        self._instrument = instrument
+        self._options = options
+        self._cores = cores
+        self._inboxes = [_Inbox(len(graph.producers(i)), capacity) for i in range(len(cores))]
+        self.supervisor = Supervisor(self._stop_all)
+        self.counters = [Counters() for _ in graph.specs]
+        self.progress = [0] * len(graph.specs)
+        self._threads: list[threading.Thread] = []
+
+    def _stop_all(self) -> None:
+        for inbox in self._inboxes:
             inbox.stop()
 
-    supervisor = Supervisor(stop)
-    counters = [Counters() for _ in specs]
-    threads = []
-    caller = graph.caller_index()
-    runtimes = []
-    for i, spec in enumerate(specs):
-        targets = graph.targets[i]
-        transport = (_CallerThreadTransport if i == caller else _ThreadTransport)(
-            inboxes[i],
-            [(inboxes[t], p) for t, p in targets],
-            counters[i],
-            make_emitter,
-            options,
-            (barriers, spec.name),
-        )
-        runtime = ContextRuntime(
-            spec.name,
-            len(graph.producers(i)),
-            [specs[t].name for t, _ in targets],
-            transport,
-            instrument,
-            batch_size,
-            counters[i],
-            graph.scales(i),
-        )
-        runtime.saved = states.get(spec.name)
-        runtimes.append(runtime)
-        if i == caller:
-            continue
-        thread = threading.Thread(
-            target=_thread_main,
-            args=(spec.run, cores[i], runtime, supervisor),
-            name=thread_name(spec.name),
-            daemon=True,  # Ctrl-C ends the process even if a context is stuck
-        )
-        threads.append(thread)
-    ingress_counters = Counters()
+    def _outboxes(self, i: int) -> list[tuple[_Inbox, int]]:
+        return [(self._inboxes[t], p) for t, p in self._graph.targets[i]]
 
-    def send(target: int, items: list[Item], upto: int) -> None:
-        try:
-            ingress_counters.blocked += inboxes[target].put(0, items, upto)
-        except Stopped:
-            supervisor.check()
-            raise
+    def start(self) -> None:
+        graph = self._graph
+        caller = graph.caller_index()
+        for i, spec in enumerate(graph.specs):
+            if i == caller:
+                continue
+            transport = _ThreadTransport(
+                self._inboxes[i],
+                self._outboxes(i),
+                self.counters[i],
+                self._make_emitter,
+                self._options,
+                (self._barriers, spec.name),
+            )
+            transport.report_to(self.progress, i)
+            runtime = ContextRuntime(
+                spec.name,
+                len(graph.producers(i)),
+                graph.target_names(i),
+                transport,
+                self._instrument,
+                self.batch_size,
+                self.counters[i],
+                graph.scales(i),
+            )
+            runtime.saved = self._states.get(spec.name)
+            thread = threading.Thread(
+                target=_thread_main,
+                args=(spec.run, self._cores[i], runtime, self.supervisor),
+                name=thread_name(spec.name),
+                daemon=True,  # Ctrl-C ends the process even if a context is stuck
+            )
+            self._threads.append(thread)
+        for thread in self._threads:
+            thread.start()
 
-    ingress = Ingress(graph, send, batch_size, ingress_counters)
-    ingress.start_at(position)
-    on_caller = None if caller is None else runtimes[caller]
-    if caller is not None and on_caller is not None:
-        _attach_caller(graph, caller, on_caller, ingress, supervisor)
-    for thread in threads:
-        thread.start()
-    options.idle_hooks.append(ingress.idle)
-    closed = False
+    def send(self, target: int, items: list[Item], upto: int) -> float:
+        return self._inboxes[target].put(0, items, upto)
 
-    def close() -> None:
-        nonlocal closed
-        if closed:
-            supervisor.check()
-            return
-        closed = True
-        if on_caller is not None:
-            try:
-                on_caller.finish()
-            except BaseException as exc:
-                ingress.caller_failed(exc)
-                raise
-        ingress.flush(CASCADE_END)
-        supervisor.wait(len(threads))
-        supervisor.check()
-        for thread in threads:
+    def caller_transport(self, index: int, ingress: Ingress) -> Transport:
+        return _CallerThreadTransport(
+            self._inboxes[index],
+            self._outboxes(index),
+            self.counters[index],
+            self._make_emitter,
+            self._options,
+            (self._barriers, self._graph.specs[index].name),
+            ingress,
+        )
+
+    def wait(self) -> None:
+        self.supervisor.wait(len(self._threads))
+
+    def join(self) -> None:
+        for thread in self._threads:
             thread.join()
 
-    def finish() -> None:
+    def stop(self) -> None:
         # After Ctrl-C (no close) the threads still run: stop them, so that their counters
         # hold still for the report and no line is written after the summary.
-        stop()
-        for thread in threads:
+        self._stop_all()
+        for thread in self._threads:
             thread.join(timeout=2)
-
-    def report() -> str:
-        ingress_counters.events_in = ingress.events
-        rows = [(spec.name, c) for spec, c in zip(specs, counters, strict=True)]
-        return stats_report("thread", ingress_counters, rows)
-
-    options.finish_hooks.append(finish)
-    if options.stats:
-        options.reports.append(report)
-    return Started(ingress.push, close, snapshot_function(ingress, barriers, supervisor.check))
 
 
 class _CallerThreadTransport(_ThreadTransport):
     """The channels of the context run on the caller's thread: before it may wait for room
     in a channel, the ingress sends what it holds (the target may be waiting for it)."""
 
-    ingress: Ingress | None = None
+    def __init__(
+        self,
+        inbox: _Inbox,
+        outboxes: Sequence[tuple[_Inbox, int]],
+        counters: Counters,
+        make_emitter: EmitterFactory,
+        options: RunOptions,
+        barriers: tuple[Barriers, str],
+        ingress: Ingress,
+    ) -> None:
+        super().__init__(inbox, outboxes, counters, make_emitter, options, barriers)
+        self._ingress = ingress
 
     def send(self, slot: int, items: list[Item], upto: int) -> None:
-        if self.ingress is not None:
-            self.ingress.send_log()
+        self._ingress.send_log()
         super().send(slot, items, upto)
-
-
-def _attach_caller(
-    graph: Graph,
-    index: int,
-    runtime: ContextRuntime,
-    ingress: Ingress,
-    supervisor: Supervisor,
-) -> None:
-    """Set up context `index` to run on the caller's thread, fed by `ingress`."""
-    transport = runtime.transport
-    assert isinstance(transport, _CallerThreadTransport)
-    transport.ingress = ingress
-
-    def failed(exc: BaseException) -> None:
-        supervisor.caller_failed(runtime.name, exc, runtime.failed_at)
-
-    ingress.caller_failed = failed
-    runtime.run_on_caller(graph.specs[index].run)
-    ingress.attach_caller(index, runtime)
