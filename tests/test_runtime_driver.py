@@ -884,9 +884,12 @@ def test_ctrl_c_twice_stops_cleanly(programs: dict[str, Path], backend: str) -> 
         stdin, stdout = proc.stdin, proc.stdout
 
         threading.Thread(target=feed, args=(stdin,), daemon=True).start()
-        threading.Thread(target=stdout.read, daemon=True).start()
         try:
-            time.sleep(0.3 + rnd.random() * 0.5)
+            # Signal a running pipeline, not an interpreter still starting up (a loaded
+            # machine can take longer than any fixed sleep): wait for its first output.
+            assert stdout.read1(1), (trial, proc.stderr.read().decode())
+            threading.Thread(target=stdout.read, daemon=True).start()
+            time.sleep(rnd.random() * 0.5)
             os.killpg(proc.pid, signal.SIGINT)
             time.sleep(rnd.random() * 0.05)
             with contextlib.suppress(ProcessLookupError):
