@@ -30,7 +30,7 @@ from vpl_runtime.values import MISSING, v_gt, v_lt, v_or, v_sub
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "555c2288a443039e02a5ccc10e80473e4c8a12fe8d84836132ab6212d3c84617"
+PROGRAM_FINGERPRINT = "0e4d4d1e38032e583b415a0ed75092d870e01169da3ed48caaf4287a86e12f14"
 
 
 def _build(

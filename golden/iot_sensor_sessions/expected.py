@@ -38,7 +38,7 @@ from vpl_runtime.values import MISSING, v_gt, v_mul, v_sub
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "dc7e284e77899221f230330feb0ff8fbb45f4490001dab95c720f76ab06c7348"
+PROGRAM_FINGERPRINT = "ffa7a4b8473f67a901aac3caebbb811dfc8b25585b9ab42e4d2891ace30e72a0"
 
 
 class Window_Bursts:

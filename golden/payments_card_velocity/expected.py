@@ -41,7 +41,7 @@ from vpl_runtime.values import MISSING, v_ge, v_gt, v_or
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "cebf7c0879abeae6b6de45f44d6a37c3a449a870cbed5f1dcee06220f38e4a3e"
+PROGRAM_FINGERPRINT = "837a32d3bf45f081ba518c5e218b5f212a16620b4ca928149e9c08f5164ef8e8"
 
 
 class Window_CardVelocity:

@@ -38,7 +38,7 @@ from vpl_runtime.values import MISSING, v_div, v_ge
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "b4fbaa5dc4ed1dbda654397cef2e0df6b7eb34da8829a9b9cda52e493ecfe00d"
+PROGRAM_FINGERPRINT = "2448cc2c1781da0ac5251e6bedafc71f9306593118f337d8fd01f238fedeb6f5"
 
 
 def fields_BigOrders_2(f: Fields) -> Fields:

@@ -39,7 +39,7 @@ from vpl_runtime.values import MISSING, v_add, v_div, v_gt, v_mul, v_sub
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "7d57310b66e435d60dd3c3fd82580c2c08c3cbf73156b691a097038206435e58"
+PROGRAM_FINGERPRINT = "cdd974f7f977dfe1ffbed3e1455f4069df641b8965bdfc15138cd5a83eab7df8"
 
 
 class Window_MidEma:

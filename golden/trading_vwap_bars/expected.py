@@ -38,7 +38,7 @@ from vpl_runtime.values import MISSING, v_div, v_mul, v_sub
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "2a6333d85380f2a5bea7e9957236b6145eb1c2dde8aefbffb7cfebb4edd30603"
+PROGRAM_FINGERPRINT = "58a0344a578b0297e18fa18ba776221166e029f03c8960f52f54da4d22a7a5b4"
 
 
 class Window_Bars:

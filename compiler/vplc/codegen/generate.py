@@ -33,7 +33,7 @@ from vplc.codegen.streams import Lines, StreamCode, StreamCodegen, indent
 from vplc.frontend.recursion import deep_recursion
 from vplc.frontend.syntax import Expr
 from vplc.plan.dump import dump_plan
-from vplc.plan.fusion import Chain, chains, uses_route_table
+from vplc.plan.fusion import Chain, chains, push_order, uses_route_table
 from vplc.plan.names import comment_text, mangle, py_literal
 from vplc.plan.planner import DEFAULT_CONTEXT, ContextPlan, Plan, PoolPlan, Route, RouteTarget
 from vplc.plan.state import (
@@ -180,10 +180,7 @@ class _Group:
         if self.role is not None:
             stream = self.role.stream
             return [Route(pool_route(stream), (RouteTarget(stream, ()),))]
-        stream_names = {sp.stream.name for sp in self.plan.streams}
-        # Input event types first (the common case in push), then types named after streams.
-        ordered = sorted(self.plan.routes, key=lambda r: (r.name in stream_names, r.name))
-        return [self.local_route(r) for r in ordered]
+        return [self.local_route(r) for r in push_order(self.plan)]
 
     def local_route(self, route: Route) -> Route:
         return Route(route.name, tuple(t for t in route.targets if t.stream in self.members))

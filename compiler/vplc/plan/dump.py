@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vplc import __version__
 from vplc.frontend.unparse import unparse
+from vplc.plan.fusion import push_chains
 from vplc.plan.names import py_literal
 from vplc.plan.planner import Plan, StreamPlan
 from vplc.plan.shape import shape_of
@@ -57,6 +58,8 @@ def dump_plan(plan: Plan) -> str:
             cond = " or ".join(unparse(f) for f in t.filters)
             targets.append(t.stream + (f" if {cond}" if cond else ""))
         lines.append(f"  {route.name} -> {', '.join(targets)}")
+    if not plan.contexts:
+        lines += _in_place(plan)
     lines.append("flush order: " + ", ".join(plan.flush_order))
     if plan.lateness is not None:
         lines.append("late data:")
@@ -119,3 +122,14 @@ def _value(value: object) -> str:
         return py_literal(value)
     except TypeError:
         return "MISSING"
+
+
+def _in_place(plan: Plan) -> list[str]:
+    """Which stream bodies `push` runs in place (D37); the others are called."""
+    found = push_chains(plan)
+    if not found:
+        return ["run in place by push: none (every stream is called)"]
+    lines = ["run in place by push:"]
+    for chain in found:
+        lines.append(f"  {chain.route}: {' -> '.join(chain.streams)}")
+    return lines

@@ -39,6 +39,18 @@ class Chain:
         return (self.route, *self.streams[:-1])
 
 
+def push_order(plan: Plan) -> list[Route]:
+    """The routes in the order `push` tests them: input event types first (the common case),
+    then types named after streams; each sorted by name."""
+    stream_names = {sp.stream.name for sp in plan.streams}
+    return sorted(plan.routes, key=lambda r: (r.name in stream_names, r.name))
+
+
+def push_chains(plan: Plan) -> tuple[Chain, ...]:
+    """The chains of a program without contexts, as its generated `push` runs them."""
+    return chains(plan, [r for r in push_order(plan) if r.targets])
+
+
 def uses_route_table(route_count: int) -> bool:
     return route_count > ROUTE_TABLE_THRESHOLD
 
