@@ -251,7 +251,7 @@ def test_vplc_plan_lists_each_streams_state(tmp_path: Path) -> None:
     assert "      windows_Late: window map by hub (8:5 .window(10ms))" in run.stdout
     assert "      seen_Firsts_1: distinct set (12:5 .distinct(parcel)): keys seen" in run.stdout
     assert "      passed_Firsts_2: limit counter (13:5 .limit(2)): events passed" in run.stdout
-    assert "program state:\n  highest: latest timestamp by input type" in (run.stdout)
+    assert "program state:\n  late_data: late data: latest timestamp and watermark mark per input type" in (run.stdout)
 
 
 STANDALONE_CHECK = """\

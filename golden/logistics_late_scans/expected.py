@@ -27,19 +27,18 @@ from vpl_runtime.driver import (
 )
 from vpl_runtime.exprs import NUMERIC
 from vpl_runtime.keys import key_of
+from vpl_runtime.lateness import Watermark
 from vpl_runtime.snapshot import (
     decode_snapshot,
     encode_snapshot,
     pack_objects,
-    restore_dict,
     restore_objects,
-    saved_float,
 )
 from vpl_runtime.values import MISSING
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
 # another program raises ValueError.
-PROGRAM_FINGERPRINT = "796bcd203bfbb711d5cdffacadcd8b39948a72cbe9a1df0fb894eebaafe679bf"
+PROGRAM_FINGERPRINT = "2ea64abdfee88a57caa4ca652ccaa023efa0caba54c2ed373ee25351a06ab3c5"
 
 
 class Window_DockThroughput:
@@ -116,50 +115,27 @@ def _build(
         counts["DockScan"] = instrument("DockThroughput", ignore_event)
         counts["Heartbeat"] = instrument("GatewayBacklog", ignore_event)
 
-    # Late data (SEMANTICS 6.6): the watermark is the minimum over input types of
-    # (latest timestamp - declared out_of_order); an event older than it is kept only
-    # within the allowed lateness of a stream consuming its type.
-    out_of_order: dict[str, int] = {"DockScan": 5000}
-    allowed_lateness: dict[str, int] = {"DockScan": 10000}
-    highest: dict[str, int] = {}
-    marks: dict[str, int] = {}
-    watermark: float = float("-inf")
-
-    def is_late(event_type: str, timestamp: int) -> bool:
-        """Whether to drop this input event; it updates the watermark either way."""
-        nonlocal watermark
-        late = False
-        if timestamp < watermark:
-            allowed = allowed_lateness.get(event_type)
-            late = allowed is None or timestamp < watermark - allowed
-        high = highest.get(event_type)
-        if high is None or timestamp > high:
-            highest[event_type] = timestamp
-            marks[event_type] = timestamp - out_of_order.get(event_type, 0)
-            watermark = min(marks.values())
-        return late
+    # Late data (SEMANTICS 6.6): per input type, its declared out_of_order (ms) and the
+    # largest allowed lateness of the streams consuming it.
+    late_data = Watermark({"DockScan": 5000}, {"DockScan": 10000})
+    is_late = late_data.is_late
 
     def snapshot_state() -> dict[str, object]:
         """The declared state as plain values (what `vplc plan` lists), valid until the
         next event: encode it at once."""
         return {
             "windows_DockThroughput": pack_objects(windows_DockThroughput),
-            "highest": highest,
-            "marks": marks,
-            "watermark": watermark,
+            "late_data": late_data.state(),
         }
 
     def restore_state(saved: dict[str, object]) -> None:
         """Put `snapshot_state()` values back, in place."""
-        nonlocal watermark
         restore_objects(
             windows_DockThroughput,
             Window_DockThroughput,
             saved["windows_DockThroughput"],
         )
-        restore_dict(highest, saved["highest"])
-        restore_dict(marks, saved["marks"])
-        watermark = saved_float(saved["watermark"])
+        late_data.restore(saved["late_data"])
 
     if saved is not None:
         restore_state(saved)
@@ -210,12 +186,7 @@ def _build(
     if instrument is None:
         return Built(push, close, snapshot_state)
 
-    def would_be_late(event_type: str, timestamp: int) -> bool:
-        """What `is_late` will answer, without moving the watermark (push asks next)."""
-        if timestamp < watermark:
-            allowed = allowed_lateness.get(event_type)
-            return allowed is None or timestamp < watermark - allowed
-        return False
+    would_be_late = late_data.would_be_late
 
     def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
         """`push`, counting the events of the streams it runs in place (--stats)."""

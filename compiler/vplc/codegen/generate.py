@@ -70,6 +70,7 @@ _TEMPLATE_NAMES = (
     "RunOptions",
     "Sequence",
     "StreamFn",
+    "Watermark",
     "run_module",
 )
 
@@ -698,7 +699,7 @@ def _imports(uses: set[str]) -> list[str]:
 def _runtime_index() -> dict[str, str]:
     """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
-    for module in ("driver", *RUNTIME_MODULES, "contexts", "snapshot"):
+    for module in ("driver", *RUNTIME_MODULES, "contexts", "snapshot", "lateness"):
         full = f"vpl_runtime.{module}"
         package = importlib.resources.files("vpl_runtime")
         found = package.joinpath(f"{module}.py")

@@ -40,7 +40,7 @@ def state_functions(decls: Sequence[StateDecl], uses: set[str]) -> Lines:
     ]
 
 
-_SCALARS = (StateKind.LIMIT, StateKind.ROUND_ROBIN, StateKind.WATERMARK)
+_SCALARS = (StateKind.LIMIT, StateKind.ROUND_ROBIN)
 
 
 def _snapshot_value(decl: StateDecl, uses: set[str]) -> str:
@@ -53,6 +53,8 @@ def _snapshot_value(decl: StateDecl, uses: set[str]) -> str:
             return f"pack_objects({decl.name})"
         case StateKind.COPIES:
             return f"[snapshot() for _, _, snapshot, _ in {decl.name}]"
+        case StateKind.LATE_DATA:
+            return f"{decl.name}.state()"
     return decl.name  # sets, dicts and scalars pickle as they are
 
 
@@ -68,15 +70,11 @@ def _restore(decl: StateDecl, uses: set[str]) -> Lines:
         case StateKind.DISTINCT:
             uses.add("restore_set")
             return [f"restore_set({name}, {value})"]
-        case StateKind.HIGHEST | StateKind.MARKS:
-            uses.add("restore_dict")
-            return [f"restore_dict({name}, {value})"]
+        case StateKind.LATE_DATA:
+            return [f"{name}.restore({value})"]
         case StateKind.LIMIT | StateKind.ROUND_ROBIN:
             uses.add("saved_int")
             return [f"{name} = saved_int({value})"]
-        case StateKind.WATERMARK:
-            uses.add("saved_float")
-            return [f"{name} = saved_float({value})"]
         case StateKind.WORKER_CACHE | StateKind.QUEUE:
             return [f"{name}.clear()"]
         case StateKind.COPIES:

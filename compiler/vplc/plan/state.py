@@ -27,9 +27,7 @@ class StateKind(Enum):
     LIMIT = "limit counter"
     ROUND_ROBIN = "round-robin position"
     WORKER_CACHE = "key-to-worker cache"
-    HIGHEST = "latest timestamp"
-    MARKS = "watermark mark"
-    WATERMARK = "watermark"
+    LATE_DATA = "late data"  # the watermark and its inputs (vpl_runtime.lateness)
     QUEUE = "delivery queue"
     COPIES = "in-place copies"  # a broadcast pool run on one thread: each copy's own state
 
@@ -187,9 +185,13 @@ def copies_state(stream: model.Stream) -> StateDecl:
 
 
 LATENESS_STATE = (
-    StateDecl("highest", StateKind.HIGHEST, None, None, keyed="input type"),
-    StateDecl("marks", StateKind.MARKS, None, None, keyed="input type"),
-    StateDecl("watermark", StateKind.WATERMARK, None, None, detail="minimum over input types"),
+    StateDecl(
+        "late_data",
+        StateKind.LATE_DATA,
+        None,
+        None,
+        detail="latest timestamp and watermark mark per input type, the watermark",
+    ),
 )
 QUEUE_STATE = StateDecl("queue", StateKind.QUEUE, None, None, detail="empty between pushes")
 
