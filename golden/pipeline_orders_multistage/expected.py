@@ -9,11 +9,11 @@ Run it as `python THIS_FILE.py [--dead-letter PATH] [--output PATH] [--stats] [I
 from __future__ import annotations
 
 import sys
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from vpl_runtime.builtins import fn_lower, fn_trim, fn_upper
+from vpl_runtime.delivery import DeliveryQueue
 from vpl_runtime.driver import (
     Built,
     CloseFn,
@@ -112,13 +112,8 @@ def _build(
     given); return `push`, `close` and `snapshot`."""
     # Several chains of streams lead to one stream: deliver breadth-first (SEMANTICS 5.1)
     # through a FIFO queue, so that every stream sees its events in the reference order.
-    queue: deque[tuple[StreamFn, int, Fields]] = deque()
-    enqueue = queue.append
-
-    def drain() -> None:
-        while queue:
-            consume, ts, f = queue.popleft()
-            consume(ts, f)
+    queue = DeliveryQueue()
+    enqueue, drain = queue.enqueue, queue.drain
 
     # program.vpl:19:8 stream Validated
 

@@ -69,6 +69,7 @@ _TEMPLATE_NAMES = (
     "Built",
     "RunOptions",
     "Sequence",
+    "DeliveryQueue",
     "StreamFn",
     "Watermark",
     "run_module",
@@ -263,8 +264,6 @@ def _generate(plan: Plan) -> str:
         if ctx is None or ctx.worker is None or ctx.worker.index == 0
     ]
     contexts = _one_on_caller(contexts)
-    if plan.queued:
-        uses.add("deque")
     uses.update({"encode_snapshot", "decode_snapshot"})
     if plan.contexts:
         uses.update({"ContextRuntime", "ContextSpec", "launch_contexts"})
@@ -699,7 +698,7 @@ def _imports(uses: set[str]) -> list[str]:
 def _runtime_index() -> dict[str, str]:
     """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
-    for module in ("driver", *RUNTIME_MODULES, "contexts", "snapshot", "lateness"):
+    for module in ("driver", *RUNTIME_MODULES, "contexts", "snapshot", "lateness", "delivery"):
         full = f"vpl_runtime.{module}"
         package = importlib.resources.files("vpl_runtime")
         found = package.joinpath(f"{module}.py")
