@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from vpl_runtime.builtins import fn_round
 from vpl_runtime.driver import (
     Built,
-    CloseFn,
-    EmitFn,
     EmitterFactory,
     Fields,
     Instrument,
-    PushFn,
     RunOptions,
     StreamFn,
     ignore_event,
@@ -29,12 +26,8 @@ from vpl_runtime.driver import (
 )
 from vpl_runtime.exprs import NUMERIC
 from vpl_runtime.keys import key_of, key_text
-from vpl_runtime.snapshot import (
-    decode_snapshot,
-    encode_snapshot,
-    pack_objects,
-    restore_objects,
-)
+from vpl_runtime.library import PipelineBase
+from vpl_runtime.snapshot import pack_objects, restore_objects
 from vpl_runtime.values import MISSING, v_add, v_div, v_gt, v_mul, v_sub
 
 # What a snapshot must have been taken by (the plan's hash, D35): restoring bytes of
@@ -313,7 +306,11 @@ def _build(
     return Built(push_counted, close, snapshot_state)
 
 
-class Pipeline:
+class Pipeline(
+    PipelineBase,
+    build=_build,
+    fingerprint=PROGRAM_FINGERPRINT,
+):
     """The program as a library.
 
     `sink(stream, timestamp, fields)` receives every output event; call `push` once per
@@ -322,91 +319,6 @@ class Pipeline:
     data)` a pipeline that goes on from them (SEMANTICS 15).
     `backend`, `batch_size` and `queue_capacity` are for programs with contexts.
     """
-
-    push: PushFn
-    close: CloseFn
-    _snapshot_state: Callable[[], dict[str, object]]
-    _closed: bool
-
-    def __init__(
-        self,
-        sink: Callable[[str, int, Fields], None],
-        *,
-        backend: str = "thread",
-        batch_size: int = 64,
-        queue_capacity: int = 1000,
-    ) -> None:
-        self._start(sink, None, backend, batch_size, queue_capacity)
-
-    @classmethod
-    def restore(
-        cls,
-        sink: Callable[[str, int, Fields], None],
-        data: bytes,
-        *,
-        backend: str = "thread",
-        batch_size: int = 64,
-        queue_capacity: int = 1000,
-    ) -> Pipeline:
-        """A pipeline that goes on from `data`, the bytes of some pipeline's `snapshot()`:
-        fed the events that followed the snapshot, it gives what that pipeline would have.
-        ValueError if `data` is not an intact snapshot of this program."""
-        saved = decode_snapshot(PROGRAM_FINGERPRINT, data)
-        pipeline = cls.__new__(cls)
-        pipeline._start(sink, saved, backend, batch_size, queue_capacity)
-        return pipeline
-
-    def snapshot(self) -> bytes:
-        """The state of every stream as bytes (versioned, checksummed), between pushes:
-        store it with the source position of the last event pushed."""
-        if self._closed:
-            raise RuntimeError(
-                "Pipeline.snapshot() after close(): the end of input has been processed"
-            )
-        return encode_snapshot(PROGRAM_FINGERPRINT, self._snapshot_state())
-
-    def _start(
-        self,
-        sink: Callable[[str, int, Fields], None],
-        saved: dict[str, object] | None,
-        backend: str,
-        batch_size: int,
-        queue_capacity: int,
-    ) -> None:
-        def make_emitter(stream: str) -> EmitFn:
-            return sink  # emit functions take the stream name first, as sinks do
-
-        self._options = RunOptions(
-            backend=backend,
-            batch_size=batch_size,
-            queue_capacity=queue_capacity,
-        )
-        # `push` is the built function itself, so that a call costs what it costs in `main`;
-        # closing swaps it for one that refuses, and makes a second `close` do nothing.
-        built = _build(make_emitter, None, self._options, saved)
-        self.push, self._snapshot_state = built.push, built.snapshot
-        self._closed = False
-
-        def close() -> None:
-            self.push, self.close, self._closed = _push_after_close, _close_again, True
-            built.close()
-
-        self.close = close
-
-    def flush(self) -> None:
-        """Return once every event pushed so far is processed and its output is in the sink
-        (end-of-input results come with `close`): at once, `push` does all the work."""
-
-
-def _push_after_close(event_type: str, timestamp: int, fields: Fields) -> None:
-    raise RuntimeError(
-        "Pipeline.push() after close(): the end of input has been processed; "
-        "make a new Pipeline for more events"
-    )
-
-
-def _close_again() -> None:
-    """A second `Pipeline.close()`: the end of input was processed once already."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

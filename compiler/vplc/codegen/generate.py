@@ -70,6 +70,7 @@ _TEMPLATE_NAMES = (
     "RunOptions",
     "Sequence",
     "DeliveryQueue",
+    "PipelineBase",
     "StreamFn",
     "Watermark",
     "run_module",
@@ -264,7 +265,6 @@ def _generate(plan: Plan) -> str:
         if ctx is None or ctx.worker is None or ctx.worker.index == 0
     ]
     contexts = _one_on_caller(contexts)
-    uses.update({"encode_snapshot", "decode_snapshot"})
     if plan.contexts:
         uses.update({"ContextRuntime", "ContextSpec", "launch_contexts"})
     threaded_state = plan.contexts and plan.lateness is not None
@@ -694,11 +694,16 @@ def _imports(uses: set[str]) -> list[str]:
     return lines
 
 
+# Runtime modules whose names the template and the state code use (besides RUNTIME_MODULES,
+# which expressions use).
+_SUPPORT_MODULES = ("contexts", "snapshot", "lateness", "delivery", "library")
+
+
 @cache
 def _runtime_index() -> dict[str, str]:
     """Runtime name -> the module that defines it (not one that merely imports it)."""
     index: dict[str, str] = dict(_STDLIB)
-    for module in ("driver", *RUNTIME_MODULES, "contexts", "snapshot", "lateness", "delivery"):
+    for module in ("driver", *RUNTIME_MODULES, *_SUPPORT_MODULES):
         full = f"vpl_runtime.{module}"
         package = importlib.resources.files("vpl_runtime")
         found = package.joinpath(f"{module}.py")
