@@ -22,6 +22,7 @@ from vpl_runtime.driver import (
     RunOptions,
     StreamFn,
     ignore_event,
+    push_counting,
     run_module,
 )
 from vpl_runtime.exprs import NUMERIC, not_a_number
@@ -293,15 +294,8 @@ def _build(
 
     if instrument is None:
         return Built(push, close, snapshot_state)
-
-    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
-        """`push`, counting the events of the streams it runs in place (--stats)."""
-        count = counts.get(event_type)
-        if count is not None:
-            count(timestamp, fields)
-        push(event_type, timestamp, fields)
-
-    return Built(push_counted, close, snapshot_state)
+    counted = push_counting(push, counts)
+    return Built(counted, close, snapshot_state)
 
 
 class Pipeline(

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple, TypeAlias
 
@@ -766,6 +766,25 @@ def _stdin_reader() -> Callable[[int], bytes]:
 
 def ignore_event(timestamp: int, fields: Fields) -> None:
     """What an instrument wraps to count the events of a stream run in place by `push`."""
+
+
+def push_counting(
+    push: PushFn,
+    counts: Mapping[str, StreamFn],
+    would_be_late: Callable[[str, int], bool] | None = None,
+) -> PushFn:
+    """`push`, first counting the event with `counts[event_type]` (the instrument of the
+    stream `push` runs in place for that type; --stats only), unless late data drops it."""
+
+    def push_counted(event_type: str, timestamp: int, fields: Fields) -> None:
+        count = counts.get(event_type)
+        if count is not None and (
+            would_be_late is None or not would_be_late(event_type, timestamp)
+        ):
+            count(timestamp, fields)
+        push(event_type, timestamp, fields)
+
+    return push_counted
 
 
 def count_lines_as_events(emit: EmitFn, count: StreamFn) -> EmitFn:

@@ -71,6 +71,7 @@ _TEMPLATE_NAMES = (
     "Sequence",
     "DeliveryQueue",
     "PipelineBase",
+    "push_counting",
     "StreamFn",
     "Watermark",
     "run_module",
